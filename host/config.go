@@ -1,0 +1,372 @@
+package host
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/titanous/json5"
+)
+
+// ErrorPolicy says what the host does when a plugin's callback fails.
+type ErrorPolicy int
+
+const (
+	// PolicyLog (default) logs a warning with the plugin's name, counts the error, goes on.
+	PolicyLog ErrorPolicy = iota
+	// PolicyDisable stops delivering to the plugin after MaxConsecutiveErrors failures in a
+	// row; a reload re-enables it.
+	PolicyDisable
+	// PolicyHalt returns the error to the node (Broadcast, the store's Finalize) so the
+	// operator can stop it.
+	PolicyHalt
+)
+
+func (p ErrorPolicy) String() string {
+	switch p {
+	case PolicyDisable:
+		return "disable"
+	case PolicyHalt:
+		return "halt"
+	}
+	return "log"
+}
+
+// Delivery says on which goroutine a plugin's broadcast callbacks run.
+type Delivery int
+
+const (
+	// DeliverySync (default) calls the plugin on the node's finalization path.
+	DeliverySync Delivery = iota
+	// DeliveryAsync queues events (bounded) for a worker that calls the plugin in order.
+	DeliveryAsync
+)
+
+func (d Delivery) String() string {
+	if d == DeliveryAsync {
+		return "async"
+	}
+	return "sync"
+}
+
+// OnFull says what an async plugin's full queue does to the node.
+type OnFull int
+
+const (
+	// OnFullBlock (default) makes the broadcast wait for room: backpressure on finalization.
+	OnFullBlock OnFull = iota
+	// OnFullDrop drops the events (counted, warned about at most once per second).
+	OnFullDrop
+)
+
+func (o OnFull) String() string {
+	if o == OnFullDrop {
+		return "drop"
+	}
+	return "block"
+}
+
+// Defaults of the host settings.
+const (
+	DefaultMaxConsecutiveErrors = 100
+	DefaultQueueCapacity        = 65536
+	DefaultDrainTimeout         = 30 * time.Second
+)
+
+// Config is a parsed plugin config file (JSON5). The host reads the settings below; every
+// other key belongs to the plugin, which reads it in on_load (config_json, config_get).
+type Config struct {
+	// File is the config file's absolute path.
+	File string
+	// LibPath is the library's path as resolved from libpath (relative to File's
+	// directory), absolute; "" for a Go-native plugin's config.
+	LibPath string
+	// Name overrides the plugin's own name when not "".
+	Name string
+
+	ErrorPolicy          ErrorPolicy
+	MaxConsecutiveErrors int
+	Delivery             Delivery
+	QueueCapacity        int
+	OnFull               OnFull
+	DrainTimeout         time.Duration
+	// SHA256 is the pinned hash of the library (lowercase hex), or "".
+	SHA256 string
+	// AllowInsecure accepts a library or config writable by other users.
+	AllowInsecure bool
+
+	values map[string]any // the whole document, numbers as json5.Number
+	json   []byte         // the whole document as strict JSON
+}
+
+// hostKeys are the top-level keys the host reads; everything else is the plugin's.
+var hostKeys = map[string]bool{
+	"libpath": true, "name": true, "error_policy": true, "max_consecutive_errors": true,
+	"delivery": true, "queue_capacity": true, "on_full": true, "drain_timeout": true,
+	"sha256": true, "allow_insecure": true,
+}
+
+// LoadConfig reads and parses a plugin config file. Errors are *LoadError naming the file,
+// wrapping ErrConfigRead, ErrConfigSyntax, ErrConfigInvalid or ErrNoLibpath.
+func LoadConfig(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, &LoadError{Config: path, Err: fmt.Errorf("%w: %v", ErrConfigRead, err)}
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, &LoadError{Config: abs, Err: fmt.Errorf("%w: %v (check the path and its permissions)", ErrConfigRead, err)}
+	}
+	cfg, err := ParseConfig(abs, data)
+	if err != nil {
+		return nil, &LoadError{Config: abs, Err: err}
+	}
+	if cfg.LibPath == "" {
+		return nil, &LoadError{Config: abs, Err: fmt.Errorf("%w: add libpath: \"path/to/libplugin%s\" (relative to the config's directory)", ErrNoLibpath, libExt)}
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses the JSON5 text of a config file whose absolute path is file (used to
+// resolve a relative libpath). A missing libpath is not an error here (Go-native plugins
+// need none); LoadConfig requires it.
+func ParseConfig(file string, data []byte) (*Config, error) {
+	dec := json5.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfigSyntax, err)
+	}
+	values, ok := doc.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: the top level must be an object ({ libpath: \"…\", … })", ErrConfigSyntax)
+	}
+	var strict bytes.Buffer
+	writeStrictJSON(&strict, values)
+	cfg := &Config{
+		File:                 file,
+		ErrorPolicy:          PolicyLog,
+		MaxConsecutiveErrors: DefaultMaxConsecutiveErrors,
+		QueueCapacity:        DefaultQueueCapacity,
+		DrainTimeout:         DefaultDrainTimeout,
+		values:               values,
+		json:                 strict.Bytes(),
+	}
+	var errs []error
+	bad := func(key, want string) {
+		errs = append(errs, fmt.Errorf("%w: %s must be %s, not %s", ErrConfigInvalid, key, want, configText(values[key])))
+	}
+	str := func(key string) (string, bool) {
+		v, present := values[key]
+		if !present || v == nil {
+			return "", false
+		}
+		s, ok := v.(string)
+		if !ok {
+			bad(key, "a string")
+			return "", false
+		}
+		return s, true
+	}
+	posInt := func(key string, dst *int) {
+		v, present := values[key]
+		if !present {
+			return
+		}
+		n, ok := v.(json5.Number)
+		i, err := strconv.ParseInt(numberText(n), 0, 64)
+		if !ok || err != nil || i <= 0 || i > math.MaxInt32 {
+			bad(key, "a positive integer")
+			return
+		}
+		*dst = int(i)
+	}
+	enum := func(key string, names []string) int {
+		s, ok := str(key)
+		if !ok {
+			return 0
+		}
+		for i, n := range names {
+			if s == n {
+				return i
+			}
+		}
+		bad(key, "one of "+strings.Join(names, ", "))
+		return 0
+	}
+
+	if lp, ok := str("libpath"); ok && lp != "" {
+		if !filepath.IsAbs(lp) {
+			lp = filepath.Join(filepath.Dir(file), lp)
+		}
+		cfg.LibPath = filepath.Clean(lp)
+	}
+	if n, ok := str("name"); ok {
+		if strings.TrimSpace(n) == "" {
+			bad("name", "a non-empty string")
+		}
+		cfg.Name = n
+	}
+	cfg.ErrorPolicy = ErrorPolicy(enum("error_policy", []string{"log", "disable", "halt"}))
+	cfg.Delivery = Delivery(enum("delivery", []string{"sync", "async"}))
+	cfg.OnFull = OnFull(enum("on_full", []string{"block", "drop"}))
+	posInt("max_consecutive_errors", &cfg.MaxConsecutiveErrors)
+	posInt("queue_capacity", &cfg.QueueCapacity)
+	if s, ok := str("drain_timeout"); ok {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			bad("drain_timeout", `a positive duration such as "30s"`)
+		}
+		cfg.DrainTimeout = d
+	}
+	if s, ok := str("sha256"); ok {
+		s = strings.ToLower(s)
+		if b, err := hex.DecodeString(s); err != nil || len(b) != 32 {
+			bad("sha256", "64 hex digits (the output of sha256sum)")
+		}
+		cfg.SHA256 = s
+	}
+	if v, present := values["allow_insecure"]; present {
+		b, ok := v.(bool)
+		if !ok {
+			bad("allow_insecure", "true or false")
+		}
+		cfg.AllowInsecure = b
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// JSON returns the whole config as strict JSON (what on_load receives as config_json).
+// JSON5-only number forms are normalized (0x10 → 16, +1 → 1, .5 → 0.5); Infinity and NaN,
+// which JSON cannot express, become null.
+func (c *Config) JSON() []byte { return c.json }
+
+// Value returns the top-level value key as config_get gives it to a plugin: strings
+// unquoted, numbers as written, booleans as true/false, null as null, objects and arrays as
+// strict JSON. ok is false when the key is absent.
+func (c *Config) Value(key string) (text string, ok bool) {
+	v, ok := c.values[key]
+	if !ok {
+		return "", false
+	}
+	return configText(v), true
+}
+
+// PluginKeys lists the top-level keys that are not host settings, sorted.
+func (c *Config) PluginKeys() []string {
+	var keys []string
+	for k := range c.values {
+		if !hostKeys[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func configText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json5.Number:
+		return string(v)
+	case float64: // Infinity, NaN
+		switch {
+		case math.IsInf(v, 1):
+			return "Infinity"
+		case math.IsInf(v, -1):
+			return "-Infinity"
+		}
+		return "NaN"
+	}
+	var b bytes.Buffer
+	writeStrictJSON(&b, v)
+	return b.String()
+}
+
+// numberText normalizes a JSON5 number literal to strict JSON.
+func numberText(n json5.Number) string {
+	s := string(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimLeft(s, "+-")
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		if i, ok := new(big.Int).SetString(s[2:], 16); ok {
+			s = i.String()
+		}
+	} else {
+		if strings.HasPrefix(s, ".") {
+			s = "0" + s
+		}
+		s = strings.Replace(s, ".e", ".0e", 1)
+		s = strings.Replace(s, ".E", ".0E", 1)
+		if strings.HasSuffix(s, ".") {
+			s += "0"
+		}
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// writeStrictJSON writes a decoded JSON5 document as strict JSON, object keys sorted.
+func writeStrictJSON(b *bytes.Buffer, v any) {
+	switch v := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(v))
+	case string:
+		s, _ := json.Marshal(v)
+		b.Write(s)
+	case json5.Number:
+		b.WriteString(numberText(v))
+	case float64: // only Infinity and NaN reach here (numbers are json5.Number)
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			b.WriteString("null")
+		} else {
+			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+		}
+	case []any:
+		b.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeStrictJSON(b, e)
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeStrictJSON(b, k)
+			b.WriteByte(':')
+			writeStrictJSON(b, v[k])
+		}
+		b.WriteByte('}')
+	default:
+		s, _ := json.Marshal(v)
+		b.Write(s)
+	}
+}

@@ -1,0 +1,100 @@
+package host_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/slipstream-go/slipstream/internal/ctest"
+)
+
+// recorder compiles testdata/plugins/recorder.c with the given -D switches (see the
+// file's comment) and returns the library's path.
+func recorder(t testing.TB, name string, defines ...string) string {
+	t.Helper()
+	return ctest.Plugin(t, name, "testdata/plugins/recorder.c", defines...)
+}
+
+// copyLib copies a library into dir (so that two plugins can load "the same" code from
+// different paths) and returns the new path.
+func copyLib(t testing.TB, lib, dir, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// writeConfig writes a config file into dir and returns its path.
+func writeConfig(t testing.TB, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// lines reads what the recorder wrote.
+func lines(t testing.TB, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.TrimRight(string(data), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// only keeps the lines starting with one of the prefixes.
+func only(ls []string, prefixes ...string) []string {
+	var out []string
+	for _, l := range ls {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testLogger(buf *syncBuffer) zerolog.Logger { return zerolog.New(buf).Level(zerolog.TraceLevel) }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	ctest.Cleanup()
+	os.Exit(code)
+}

@@ -1,0 +1,483 @@
+// Package host is the Slipstream plugin manager: it loads plugin libraries built against
+// include/slipstream.h (without cgo, through purego), keeps their lifecycle, and delivers
+// the node's events to them.
+//
+// A node creates one Manager, loads plugins from their config files, and hands the
+// manager to its finalize.Store, which calls Broadcast/BroadcastBatch:
+//
+//	m, err := host.FromConfigFiles([]string{"history.json5"}, host.WithLogger(log))
+//	if err != nil { … }
+//	defer m.Unload()
+//	store.SetSlipstreamPluginManager(m)
+//
+// # Threading
+//
+// Every method is safe for concurrent use. Loading, unloading and reloading are serialized
+// with each other; Broadcast reads a copy-on-write list of plugins and takes no lock shared
+// with them, only each plugin's own call lock (so one plugin is never called concurrently,
+// and an unload waits for the call in progress).
+package host
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/rs/zerolog"
+
+	"github.com/slipstream-go/slipstream/abi"
+)
+
+// Manager loads plugins and delivers events to them. The zero value is not usable; create
+// one with NewManager or FromConfigFiles.
+type Manager struct {
+	log zerolog.Logger
+
+	mu     sync.Mutex // serializes LoadPlugin, UnloadPlugin, ReloadPlugin, Register, Unload
+	closed bool
+
+	slots atomic.Pointer[[]*slot] // copy-on-write, in load order
+	mask  atomic.Uint64           // union of the active slots' subscriptions
+
+	arenas sync.Pool // *pooledArena
+}
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithLogger sets the logger for the manager and its plugins (each plugin's lines carry
+// plugin=<name>). The default discards everything.
+func WithLogger(l zerolog.Logger) Option { return func(m *Manager) { m.log = l } }
+
+// NewManager returns a manager without plugins.
+func NewManager(opts ...Option) *Manager {
+	m := &Manager{log: zerolog.Nop()}
+	for _, o := range opts {
+		o(m)
+	}
+	empty := []*slot{}
+	m.slots.Store(&empty)
+	m.arenas.New = func() any { return newPooledArena() }
+	return m
+}
+
+// FromConfigFiles returns a manager with a plugin loaded from each config file, in order.
+// If one fails, those already loaded are unloaded and the error returned.
+func FromConfigFiles(paths []string, opts ...Option) (*Manager, error) {
+	m := NewManager(opts...)
+	for _, p := range paths {
+		if _, err := m.LoadPlugin(p); err != nil {
+			m.Unload()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// pooledArena owns an arena for the pool; when the pool drops it and the collector frees
+// it, a cleanup releases the arena's memory (which is outside the Go heap).
+type pooledArena struct{ a *abi.Arena }
+
+func newPooledArena() *pooledArena {
+	p := &pooledArena{a: abi.NewArena()}
+	runtime.AddCleanup(p, func(a *abi.Arena) { a.Free() }, p.a)
+	return p
+}
+
+// HasSubscribers reports whether any loaded plugin subscribes to kind. It is one atomic
+// load: a node calls it before building an event, so that kinds nobody wants cost nothing.
+func (m *Manager) HasSubscribers(kind abi.EventKind) bool {
+	return m.mask.Load()&(1<<kind) != 0
+}
+
+// Subscriptions returns the union of the loaded plugins' subscriptions.
+func (m *Manager) Subscriptions() abi.EventMask { return abi.EventMask(m.mask.Load()) }
+
+// Broadcast delivers one event to every plugin subscribed to its kind, in load order.
+//
+// Plugin errors are logged and counted, never returned, except for plugins whose
+// error_policy is "halt": then the error (a *CallbackError matching ErrHalted) is returned
+// after every plugin got the event.
+//
+// # Memory
+//
+// The event's byte slices are read during the call only; plugins get copies (one copy
+// for all C plugins, outside the Go heap; an owned copy per async plugin).
+func (m *Manager) Broadcast(ev abi.Event) error {
+	if m.mask.Load()&(1<<ev.Kind) == 0 {
+		return nil
+	}
+	return m.broadcast(unsafeOne(&ev), abi.Mask(ev.Kind))
+}
+
+// BroadcastBatch delivers events, in order, to every plugin subscribed to their kinds:
+// a plugin with on_broadcast_batch receives its share in one call. Errors as Broadcast.
+func (m *Manager) BroadcastBatch(evs []abi.Event) error {
+	sub := abi.EventMask(m.mask.Load())
+	if sub == 0 || len(evs) == 0 {
+		return nil
+	}
+	var present abi.EventMask
+	for i := range evs {
+		present |= abi.Mask(evs[i].Kind)
+	}
+	if present&sub == 0 {
+		return nil
+	}
+	return m.broadcast(evs, present)
+}
+
+// unsafeOne views one event as a slice without allocating (the slice does not outlive the
+// broadcast).
+func unsafeOne(ev *abi.Event) []abi.Event { return unsafe.Slice(ev, 1) }
+
+func (m *Manager) broadcast(evs []abi.Event, present abi.EventMask) error {
+	var (
+		pa      *pooledArena
+		encoded bool
+		halt    error
+	)
+	for _, s := range *m.slots.Load() {
+		if s.mask&present == 0 {
+			continue
+		}
+		if s.async != nil {
+			s.async.enqueue(s, evs)
+			continue
+		}
+		if s.native != nil && !encoded {
+			if pa == nil {
+				pa = m.arenas.Get().(*pooledArena)
+			}
+			pa.a.Encode(evs)
+			encoded = true
+		}
+		var a *abi.Arena
+		if pa != nil {
+			a = pa.a
+		}
+		if err := s.deliver(a, evs); err != nil && halt == nil {
+			halt = err
+		}
+	}
+	if pa != nil {
+		m.arenas.Put(pa)
+	}
+	return halt
+}
+
+// LoadPlugin loads the plugin a config file describes and returns its name. On any
+// failure the manager is exactly as before (the instance destroyed, the library closed)
+// and the error is a *LoadError naming the config file.
+func (m *Manager) LoadPlugin(configPath string) (string, error) {
+	cfg, err := LoadConfig(configPath)
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return "", &LoadError{Config: cfg.File, Err: ErrClosed}
+	}
+	s, err := m.loadNative(cfg, false)
+	if err != nil {
+		return "", err
+	}
+	m.add(s)
+	return s.name, nil
+}
+
+// loadNative runs the load sequence of ABI.md for cfg (under m.mu): checks, dlopen,
+// version, create, name, on_load, subscriptions. It does not publish the slot.
+func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
+	fail := func(name string, err error) error { return &LoadError{Config: cfg.File, Plugin: name, Err: err} }
+
+	real, err := filepath.EvalSymlinks(cfg.LibPath)
+	if err != nil {
+		return nil, fail(cfg.Name, fmt.Errorf("%w: %s: %v (libpath is resolved relative to the config's directory)", ErrLibraryLoad, cfg.LibPath, err))
+	}
+	if real, err = filepath.Abs(real); err != nil {
+		return nil, fail(cfg.Name, fmt.Errorf("%w: %v", ErrLibraryLoad, err))
+	}
+	for _, s := range *m.slots.Load() {
+		if s.native != nil && s.native.libPath == real {
+			return nil, fail(cfg.Name, fmt.Errorf("%w: library %s is already loaded as plugin %q (unload or reload that one)", ErrAlreadyLoaded, real, s.name))
+		}
+	}
+	if cfg.Name != "" {
+		if s := m.find(cfg.Name); s != nil {
+			return nil, fail(cfg.Name, fmt.Errorf("%w: a plugin named %q is loaded (set another name in the config)", ErrAlreadyLoaded, cfg.Name))
+		}
+	}
+	openPath, release, err := checkFiles(cfg, real)
+	if err != nil {
+		return nil, fail(cfg.Name, err)
+	}
+	n, err := openNative(real, openPath)
+	release()
+	if err != nil {
+		return nil, fail(cfg.Name, err)
+	}
+	name := n.ownName
+	if cfg.Name != "" {
+		name = cfg.Name
+	}
+	if s := m.find(name); s != nil {
+		n.close()
+		return nil, fail(name, fmt.Errorf("%w: a plugin named %q is loaded (set another name with name: \"…\" in the config)", ErrAlreadyLoaded, name))
+	}
+	log := m.log.With().Str("plugin", name).Logger()
+	mask, err := n.load(cfg, log, isReload)
+	if err != nil {
+		if cerr := n.close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return nil, fail(name, err)
+	}
+	s := &slot{name: name, cfg: cfg, native: n, mask: mask, log: log, loadedAt: time.Now()}
+	log.Info().Str("library", real).Str("abi", abi.VersionString(n.abiVersion)).Stringer("events", mask).
+		Str("delivery", cfg.Delivery.String()).Str("error_policy", cfg.ErrorPolicy.String()).Bool("reload", isReload).
+		Msg("plugin loaded")
+	return s, nil
+}
+
+// Register adds a Go-native plugin. configPath may be "" (no config); if set, the file is
+// parsed as a plugin config (libpath not needed) for its name override and host settings,
+// and passed to OnLoad. The same rules as LoadPlugin apply: a name clash or a failing
+// OnLoad leaves the manager unchanged.
+func (m *Manager) Register(p Plugin, configPath string) (string, error) {
+	if p == nil {
+		panic("host: Register(nil)")
+	}
+	cfg := &Config{ErrorPolicy: PolicyLog, MaxConsecutiveErrors: DefaultMaxConsecutiveErrors,
+		QueueCapacity: DefaultQueueCapacity, DrainTimeout: DefaultDrainTimeout}
+	if configPath != "" {
+		abs, err := filepath.Abs(configPath)
+		if err != nil {
+			return "", &LoadError{Config: configPath, Err: fmt.Errorf("%w: %v", ErrConfigRead, err)}
+		}
+		data, err := os.ReadFile(abs)
+		if err != nil {
+			return "", &LoadError{Config: abs, Err: fmt.Errorf("%w: %v", ErrConfigRead, err)}
+		}
+		if cfg, err = ParseConfig(abs, data); err != nil {
+			return "", &LoadError{Config: abs, Err: err}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return "", &LoadError{Config: cfg.File, Err: ErrClosed}
+	}
+	s, err := m.loadGo(p, cfg, false)
+	if err != nil {
+		return "", err
+	}
+	m.add(s)
+	return s.name, nil
+}
+
+func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err error) {
+	name := p.Name()
+	if cfg.Name != "" {
+		name = cfg.Name
+	}
+	fail := func(err error) error { return &LoadError{Config: cfg.File, Plugin: name, Err: err} }
+	if name == "" {
+		return nil, fail(fmt.Errorf("%w: Name() returned an empty string", ErrInvalidPlugin))
+	}
+	if m.find(name) != nil {
+		return nil, fail(fmt.Errorf("%w: a plugin named %q is loaded", ErrAlreadyLoaded, name))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fail(fmt.Errorf("%w: panic: %v", ErrOnLoad, r))
+		}
+	}()
+	if err := p.OnLoad(cfg.File, isReload); err != nil {
+		return nil, fail(fmt.Errorf("%w: %w", ErrOnLoad, err))
+	}
+	log := m.log.With().Str("plugin", name).Logger()
+	s = &slot{name: name, cfg: cfg, gp: p, mask: p.SubscribedEvents().Known(), log: log, loadedAt: time.Now()}
+	log.Info().Stringer("events", s.mask).Bool("reload", isReload).Msg("Go plugin registered")
+	return s, nil
+}
+
+// find returns the slot named name (under m.mu), or nil.
+func (m *Manager) find(name string) *slot {
+	for _, s := range *m.slots.Load() {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// add publishes a loaded slot (under m.mu), starting its async worker if it has one.
+func (m *Manager) add(s *slot) {
+	if s.cfg.Delivery == DeliveryAsync {
+		s.async = newAsyncQueue(s)
+	}
+	old := *m.slots.Load()
+	next := make([]*slot, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, s)
+	m.publish(next)
+}
+
+// remove unpublishes a slot (under m.mu); calls already under way finish.
+func (m *Manager) remove(s *slot) {
+	old := *m.slots.Load()
+	next := make([]*slot, 0, len(old))
+	for _, o := range old {
+		if o != s {
+			next = append(next, o)
+		}
+	}
+	m.publish(next)
+}
+
+func (m *Manager) publish(next []*slot) {
+	var mask abi.EventMask
+	for _, s := range next {
+		mask |= s.mask
+	}
+	m.slots.Store(&next)
+	m.mask.Store(uint64(mask))
+}
+
+// UnloadPlugin unloads the named plugin: new broadcasts stop reaching it, the call in
+// progress (if any) finishes, its async queue drains, then on_unload, destroy, and the
+// library is closed. It returns a *LoadError matching ErrNotLoaded for an unknown name.
+func (m *Manager) UnloadPlugin(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.find(name)
+	if s == nil {
+		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.names())}
+	}
+	return m.unloadSlot(s)
+}
+
+func (m *Manager) unloadSlot(s *slot) error {
+	m.remove(s)
+	err := s.shutdown()
+	s.log.Info().Msg("plugin unloaded")
+	if err != nil {
+		return &LoadError{Config: s.cfg.File, Plugin: s.name, Err: err}
+	}
+	return nil
+}
+
+// ReloadPlugin unloads the named plugin and loads it again from configPath ("" means its
+// current config file), calling on_load with is_reload set. If the new config cannot be
+// read the old plugin is left untouched; if the new plugin fails to load, the old config is
+// loaded again and the new error returned. Go-native plugins are reloaded with OnLoad(…, true).
+func (m *Manager) ReloadPlugin(name, configPath string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.find(name)
+	if s == nil {
+		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.names())}
+	}
+	if configPath == "" {
+		configPath = s.cfg.File
+	}
+	var (
+		cfg *Config
+		err error
+	)
+	if s.native != nil {
+		cfg, err = LoadConfig(configPath)
+	} else if configPath != "" {
+		var data []byte
+		if data, err = os.ReadFile(configPath); err == nil {
+			abs, _ := filepath.Abs(configPath)
+			cfg, err = ParseConfig(abs, data)
+		}
+		if err != nil {
+			err = &LoadError{Config: configPath, Plugin: name, Err: fmt.Errorf("%w: %w", ErrConfigRead, err)}
+		}
+	} else {
+		cfg = s.cfg
+	}
+	if err != nil {
+		return err
+	}
+	if err := m.unloadSlot(s); err != nil {
+		m.log.Warn().Err(err).Str("plugin", name).Msg("reload: closing the old instance reported an error")
+	}
+	next, err := m.reloadAs(s, cfg)
+	if err == nil {
+		m.add(next)
+		return nil
+	}
+	// Restore the old configuration.
+	old, rerr := m.reloadAs(s, s.cfg)
+	if rerr != nil {
+		m.log.Error().Err(rerr).Str("plugin", name).Msg("reload failed and the old config could not be loaded again: the plugin is unloaded")
+		return errors.Join(err, fmt.Errorf("restoring the old config: %w", rerr))
+	}
+	m.add(old)
+	m.log.Warn().Err(err).Str("plugin", name).Msg("reload failed; the old config was loaded again")
+	return err
+}
+
+func (m *Manager) reloadAs(old *slot, cfg *Config) (*slot, error) {
+	if old.native != nil {
+		return m.loadNative(cfg, true)
+	}
+	return m.loadGo(old.gp, cfg, true)
+}
+
+// Unload shuts every plugin down, in reverse load order, and refuses further loads. It is
+// what a node calls at exit; calling it again does nothing.
+func (m *Manager) Unload() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	slots := *m.slots.Load()
+	for i := len(slots) - 1; i >= 0; i-- {
+		if err := m.unloadSlot(slots[i]); err != nil {
+			m.log.Warn().Err(err).Msg("unloading plugin")
+		}
+	}
+}
+
+// ListPlugins returns the names of the loaded plugins, in load order.
+func (m *Manager) ListPlugins() []string {
+	slots := *m.slots.Load()
+	names := make([]string, len(slots))
+	for i, s := range slots {
+		names[i] = s.name
+	}
+	return names
+}
+
+func (m *Manager) names() []string { return m.ListPlugins() }
+
+// Plugins describes the loaded plugins, in load order, with their counters.
+func (m *Manager) Plugins() []PluginInfo {
+	slots := *m.slots.Load()
+	out := make([]PluginInfo, len(slots))
+	for i, s := range slots {
+		out[i] = s.info()
+	}
+	return out
+}
+
+// Plugin describes one loaded plugin.
+func (m *Manager) Plugin(name string) (PluginInfo, bool) {
+	for _, s := range *m.slots.Load() {
+		if s.name == name {
+			return s.info(), true
+		}
+	}
+	return PluginInfo{}, false
+}

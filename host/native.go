@@ -1,0 +1,184 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+	"github.com/rs/zerolog"
+
+	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cmem"
+)
+
+// native is one instance of a C-ABI plugin in a loaded library.
+//
+// # Memory
+//
+// self, the vtable and the strings the plugin returns are the plugin's (C memory). The
+// host's structs handed to it (slipstream_host, load args, events, error buffers) live
+// outside the Go heap (internal/cmem, abi.Arena), so no Go pointer ever reaches C.
+type native struct {
+	lib        uintptr // library handle
+	libPath    string  // resolved real path
+	abiVersion uint32
+	self       uintptr // slipstream_plugin *
+	vt         abi.CPluginVtable
+	ownName    string // what name() returned
+	hb         *hostBlock
+}
+
+// call wraps purego.SyscallN for the vtable's function pointers.
+func call(fn uintptr, args ...uintptr) uintptr {
+	r, _, _ := purego.SyscallN(fn, args...)
+	return r
+}
+
+// openNative opens the library at path (already resolved and checked) and creates the
+// plugin instance, calling slipstream_abi_version, _create_plugin and name. Any failure
+// destroys what exists and closes the library.
+func openNative(path string, openPath string) (_ *native, err error) {
+	h, err := openLibrary(openPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v (is it a shared library for this platform, with its dependencies installed?)", ErrLibraryLoad, path, err)
+	}
+	n := &native{lib: h, libPath: path}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	verFn, err := librarySymbol(h, "slipstream_abi_version")
+	if err != nil || verFn == 0 {
+		return nil, fmt.Errorf("%w: %s has no slipstream_abi_version: not a Slipstream %d.x plugin (build it with SLIPSTREAM_DECLARE_PLUGIN from slipstream.h)", ErrSymbolMissing, path, abi.Major)
+	}
+	n.abiVersion = uint32(call(verFn))
+	if n.abiVersion>>16 != abi.Major || n.abiVersion&0xFFFF > abi.Minor {
+		return nil, &ABIError{Library: path, Plugin: n.abiVersion, Host: abi.Version}
+	}
+	createFn, err := librarySymbol(h, "_create_plugin")
+	if err != nil || createFn == 0 {
+		return nil, fmt.Errorf("%w: %s has no _create_plugin (build it with SLIPSTREAM_DECLARE_PLUGIN from slipstream.h)", ErrSymbolMissing, path)
+	}
+	n.self = call(createFn)
+	if n.self == 0 {
+		return nil, fmt.Errorf("%w: %s: _create_plugin returned NULL", ErrInvalidPlugin, path)
+	}
+	vtp := (*abi.CPlugin)(cmem.Pointer(n.self)).Vtable
+	if vtp == 0 {
+		n.self = 0 // cannot destroy without a vtable: the instance leaks
+		return nil, fmt.Errorf("%w: %s: the plugin's vtable pointer is NULL", ErrInvalidPlugin, path)
+	}
+	size := uintptr((*abi.CPluginVtable)(cmem.Pointer(vtp)).StructSize)
+	if size < abi.MinVtableSize {
+		n.self = 0 // no destroy to call: the instance leaks
+		return nil, fmt.Errorf("%w: %s: vtable struct_size %d is smaller than %d (it must hold name and destroy)", ErrInvalidPlugin, path, size, abi.MinVtableSize)
+	}
+	// Read only the bytes the plugin's vtable has; fields past them stay 0 (NULL).
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&n.vt)), abi.SizeofVtable),
+		unsafe.Slice((*byte)(cmem.Pointer(vtp)), min(size, abi.SizeofVtable)))
+	if n.vt.Destroy == 0 {
+		n.self = 0
+		return nil, fmt.Errorf("%w: %s: the vtable's destroy is NULL", ErrInvalidPlugin, path)
+	}
+	if n.vt.Name == 0 {
+		return nil, fmt.Errorf("%w: %s: the vtable's name is NULL", ErrInvalidPlugin, path)
+	}
+	if p := call(n.vt.Name, n.self); p != 0 {
+		n.ownName = cmem.GoString(p, 4096)
+	}
+	if n.ownName == "" {
+		return nil, fmt.Errorf("%w: %s: name() returned NULL or an empty string", ErrInvalidPlugin, path)
+	}
+	return n, nil
+}
+
+// load calls on_load with the config and reads the subscriptions. On failure the caller
+// closes the instance.
+func (n *native) load(cfg *Config, log zerolog.Logger, isReload bool) (abi.EventMask, error) {
+	hb, err := newHostBlock(log)
+	if err != nil {
+		return 0, err
+	}
+	n.hb = hb
+	if n.vt.OnLoad != 0 {
+		if err := n.onLoad(cfg, isReload); err != nil {
+			return 0, err
+		}
+	}
+	var mask abi.EventMask
+	if n.vt.SubscribedEvents != 0 {
+		mask = abi.EventMask(call(n.vt.SubscribedEvents, n.self)).Known()
+	}
+	if mask != 0 && n.vt.OnBroadcast == 0 && n.vt.OnBroadcastBatch == 0 {
+		n.unload()
+		return 0, fmt.Errorf("%w: %s subscribes to %v but sets neither on_broadcast nor on_broadcast_batch", ErrInvalidPlugin, n.libPath, mask)
+	}
+	return mask, nil
+}
+
+func (n *native) onLoad(cfg *Config, isReload bool) error {
+	// One block outside the Go heap: load args, error struct, error buffer, strings.
+	file, js := cfg.File, cfg.JSON()
+	const argsOff, errOff, bufOff = 0, 64, 128
+	fileOff := bufOff + abi.ErrorBufSize
+	jsonOff := fileOff + len(file) + 1
+	mem, err := cmem.Alloc(jsonOff + len(js) + 1)
+	if err != nil {
+		return err
+	}
+	defer cmem.Free(mem)
+	cmem.CString(mem[fileOff:], file)
+	copy(mem[jsonOff:], js)
+	args := (*abi.CLoadArgs)(unsafe.Pointer(&mem[argsOff]))
+	*args = abi.CLoadArgs{
+		StructSize: uint32(abi.SizeofArgs),
+		ConfigFile: cmem.Addr(mem[fileOff:]),
+		ConfigJSON: cmem.Addr(mem[jsonOff:]),
+		Host:       n.hb.addr(),
+	}
+	if isReload {
+		args.IsReload = 1
+	}
+	*(*abi.CError)(unsafe.Pointer(&mem[errOff])) = abi.CError{Buf: cmem.Addr(mem[bufOff:]), Cap: abi.ErrorBufSize}
+
+	n.hb.sc.cfg.Store(cfg)
+	rc := int32(call(n.vt.OnLoad, n.self, cmem.Addr(mem[argsOff:]), cmem.Addr(mem[errOff:])))
+	n.hb.sc.cfg.Store(nil)
+	if rc != 0 {
+		msg := cmem.GoString(cmem.Addr(mem[bufOff:]), abi.ErrorBufSize)
+		if msg == "" {
+			msg = "(no message)"
+		}
+		return fmt.Errorf("%w: returned %d: %s", ErrOnLoad, rc, msg)
+	}
+	return nil
+}
+
+// unload calls on_unload (if set).
+func (n *native) unload() {
+	if n.vt.OnUnload != 0 && n.self != 0 {
+		call(n.vt.OnUnload, n.self)
+	}
+}
+
+// close destroys the instance (if it exists), frees the host block and closes the library.
+func (n *native) close() error {
+	if n.self != 0 {
+		call(n.vt.Destroy, n.self)
+		n.self = 0
+	}
+	if n.hb != nil {
+		n.hb.free()
+		n.hb = nil
+	}
+	var err error
+	if n.lib != 0 {
+		if cerr := closeLibrary(n.lib); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing %s: %w", n.libPath, cerr))
+		}
+		n.lib = 0
+	}
+	return err
+}

@@ -1,0 +1,301 @@
+package host
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/slipstream-go/slipstream/abi"
+)
+
+// Plugin is a Go-native plugin, linked into the node and added with Manager.Register. It
+// mirrors snarkVM's SlipstreamPlugin trait and the C vtable.
+//
+// # Threading
+//
+// The manager never calls one plugin concurrently; calls may come from different
+// goroutines. OnBroadcast runs on the node's finalization path (delivery "sync") or on the
+// plugin's worker goroutine (delivery "async").
+//
+// # Memory
+//
+// The byte slices of the event passed to OnBroadcast are borrowed: copy what you keep
+// after OnBroadcast returns.
+type Plugin interface {
+	// Name is the plugin's name, unless its config's name overrides it.
+	Name() string
+	// OnLoad reads the plugin's config; configFile is "" when registered without one. An
+	// error aborts the registration.
+	OnLoad(configFile string, isReload bool) error
+	// OnUnload flushes and releases what OnLoad opened.
+	OnUnload()
+	// SubscribedEvents returns the kinds the plugin wants; read once after OnLoad.
+	SubscribedEvents() abi.EventMask
+	// OnBroadcast receives one event of a subscribed kind. An error is logged and counted
+	// (error_policy log), or handled as the plugin's error policy says.
+	OnBroadcast(ev abi.Event) error
+}
+
+// State is a plugin's delivery state.
+type State string
+
+// The states of a loaded plugin.
+const (
+	StateActive   State = "active"   // receiving events
+	StateDisabled State = "disabled" // error_policy disable tripped; a reload re-enables it
+	StateFailed   State = "failed"   // error_policy halt tripped: the node was told to stop
+)
+
+// slot is one loaded plugin in the manager: the instance, its settings and its counters.
+type slot struct {
+	name     string
+	cfg      *Config // never nil (a Register without config gets a default one)
+	native   *native // set for C-ABI plugins
+	gp       Plugin  // set for Go-native plugins
+	mask     abi.EventMask
+	log      zerolog.Logger
+	loadedAt time.Time
+
+	// mu serializes calls into the plugin and guards closed: a delivery that finds the slot
+	// closed skips it, so once unload has set closed under mu no call can reach the plugin.
+	mu          sync.Mutex
+	closed      bool
+	consecutive int // failures in a row (under mu)
+
+	disabled atomic.Bool
+	halted   atomic.Bool
+	stats    counters
+	warnMu   sync.Mutex
+	warnAt   time.Time
+	warnSkip int
+
+	async *asyncQueue // set for delivery "async"
+}
+
+// deliver hands the events (already encoded in a when the slot is native) to the plugin,
+// under its call lock. It returns a *CallbackError only for a halt-policy failure.
+func (s *slot) deliver(a *abi.Arena, evs []abi.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.disabled.Load() {
+		return nil
+	}
+	if s.native != nil {
+		return s.deliverNative(a)
+	}
+	return s.deliverGo(evs)
+}
+
+func (s *slot) deliverNative(a *abi.Arena) error {
+	ptr, count := a.Select(s.mask)
+	if count == 0 {
+		return nil
+	}
+	n := s.native
+	if n.vt.OnBroadcastBatch != 0 {
+		t0 := time.Now()
+		rc := int32(call(n.vt.OnBroadcastBatch, n.self, ptr, uintptr(count), a.ErrorArg()))
+		s.stats.latency.observe(time.Since(t0))
+		s.countEvents(a, ptr, count)
+		if rc != 0 {
+			return s.failed("on_broadcast_batch", rc, a.ErrorMessage(), nil)
+		}
+		s.consecutive = 0
+		return nil
+	}
+	var halt error
+	for i := 0; i < count; i++ {
+		ev := ptr + uintptr(i)*abi.SizeofEvent
+		t0 := time.Now()
+		rc := int32(call(n.vt.OnBroadcast, n.self, ev, a.ErrorArg()))
+		s.stats.latency.observe(time.Since(t0))
+		s.countEvents(a, ev, 1)
+		if rc != 0 {
+			if err := s.failed("on_broadcast", rc, a.ErrorMessage(), nil); err != nil && halt == nil {
+				halt = err
+			}
+			if s.disabled.Load() {
+				break
+			}
+			continue
+		}
+		s.consecutive = 0
+	}
+	return halt
+}
+
+func (s *slot) countEvents(a *abi.Arena, ptr uintptr, count int) {
+	s.stats.calls.Add(1)
+	s.stats.events.Add(uint64(count))
+	for i := 0; i < count; i++ {
+		k := abi.KindAt(ptr, i)
+		if k < abi.KindCount {
+			s.stats.byKind[k].Add(1)
+		}
+	}
+}
+
+func (s *slot) deliverGo(evs []abi.Event) error {
+	var halt error
+	for i := range evs {
+		if !s.mask.Has(evs[i].Kind) {
+			continue
+		}
+		t0 := time.Now()
+		err := s.callGo(&evs[i])
+		s.stats.latency.observe(time.Since(t0))
+		s.stats.calls.Add(1)
+		s.stats.events.Add(1)
+		s.stats.byKind[evs[i].Kind].Add(1)
+		if err != nil {
+			if herr := s.failed("OnBroadcast", 0, "", err); herr != nil && halt == nil {
+				halt = herr
+			}
+			if s.disabled.Load() {
+				break
+			}
+			continue
+		}
+		s.consecutive = 0
+	}
+	return halt
+}
+
+// callGo calls a Go-native plugin's OnBroadcast, turning a panic into an error: a plugin's
+// bug must not take the node's finalization down.
+func (s *slot) callGo(ev *abi.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return s.gp.OnBroadcast(*ev)
+}
+
+// failed counts and reports a failed callback (called under s.mu) and applies the error
+// policy. It returns an error only for the halt policy.
+func (s *slot) failed(callback string, rc int32, msg string, goErr error) error {
+	s.stats.errors.Add(1)
+	s.consecutive++
+	cerr := &CallbackError{Plugin: s.name, Callback: callback, Code: rc, Message: msg, Err: goErr,
+		Halt: s.cfg.ErrorPolicy == PolicyHalt}
+	s.stats.lastErr.Store(&lastError{msg: cerr.Error(), at: time.Now()})
+	switch s.cfg.ErrorPolicy {
+	case PolicyHalt:
+		s.halted.Store(true)
+		s.log.Error().Err(cerr).Msg("plugin callback failed; error_policy halt: the node is told to stop")
+		return cerr
+	case PolicyDisable:
+		if s.consecutive >= s.cfg.MaxConsecutiveErrors {
+			s.disabled.Store(true)
+			s.log.Warn().Err(cerr).Int("consecutive_errors", s.consecutive).
+				Msg("plugin disabled after too many consecutive errors (error_policy disable); reload it to re-enable")
+			return nil
+		}
+	}
+	s.warnLimited(cerr)
+	return nil
+}
+
+// warnLimited logs a callback failure, at most once per second per plugin; the next line
+// says how many were not logged in between.
+func (s *slot) warnLimited(err error) {
+	s.warnMu.Lock()
+	now := time.Now()
+	if now.Sub(s.warnAt) < time.Second {
+		s.warnSkip++
+		s.warnMu.Unlock()
+		return
+	}
+	skipped := s.warnSkip
+	s.warnAt, s.warnSkip = now, 0
+	s.warnMu.Unlock()
+	e := s.log.Warn().Err(err)
+	if skipped > 0 {
+		e = e.Int("suppressed", skipped)
+	}
+	e.Msg("plugin callback failed")
+}
+
+// shutdown stops deliveries to the slot (waiting for an in-flight call), drains its async
+// queue, then calls on_unload and destroy and closes the library.
+func (s *slot) shutdown() error {
+	if s.async != nil {
+		s.async.stop(s)
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	if s.native != nil {
+		s.native.unload()
+		return s.native.close()
+	}
+	s.callUnloadGo()
+	return nil
+}
+
+func (s *slot) callUnloadGo() {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error().Interface("panic", r).Msg("plugin OnUnload panicked")
+		}
+	}()
+	s.gp.OnUnload()
+}
+
+func (s *slot) state() State {
+	switch {
+	case s.halted.Load():
+		return StateFailed
+	case s.disabled.Load():
+		return StateDisabled
+	}
+	return StateActive
+}
+
+// PluginInfo describes a loaded plugin.
+type PluginInfo struct {
+	Name          string
+	ConfigFile    string        // "" for a Go-native plugin registered without config
+	Path          string        // the library's resolved path; "" for Go-native plugins
+	Native        bool          // a C-ABI library (false: a Go-native plugin)
+	ABIVersion    uint32        // what slipstream_abi_version returned (abi.Version for Go plugins)
+	Subscriptions abi.EventMask // what subscribed_events returned
+	ErrorPolicy   ErrorPolicy
+	Delivery      Delivery
+	State         State
+	LoadedAt      time.Time
+	Counters      Counters
+}
+
+func (s *slot) info() PluginInfo {
+	pi := PluginInfo{
+		Name:          s.name,
+		ConfigFile:    s.cfg.File,
+		ABIVersion:    abi.Version,
+		Subscriptions: s.mask,
+		ErrorPolicy:   s.cfg.ErrorPolicy,
+		Delivery:      s.cfg.Delivery,
+		State:         s.state(),
+		LoadedAt:      s.loadedAt,
+	}
+	if s.native != nil {
+		pi.Native, pi.Path, pi.ABIVersion = true, s.native.libPath, s.native.abiVersion
+	}
+	c := &pi.Counters
+	c.Events, c.Calls, c.Errors, c.Dropped = s.stats.events.Load(), s.stats.calls.Load(), s.stats.errors.Load(), s.stats.dropped.Load()
+	for k := range c.ByKind {
+		c.ByKind[k] = s.stats.byKind[k].Load()
+	}
+	c.Latency = s.stats.latency.Snapshot()
+	if le := s.stats.lastErr.Load(); le != nil {
+		c.LastError, c.LastErrAt = le.msg, le.at
+	}
+	if s.async != nil {
+		c.QueueDepth = s.async.depth()
+	}
+	return pi
+}

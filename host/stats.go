@@ -1,0 +1,113 @@
+package host
+
+import (
+	"math/bits"
+	"sync/atomic"
+	"time"
+)
+
+// latencyBuckets is the number of buckets of a Latency histogram: bucket i counts calls
+// that took less than 2^(i+minShift) ns (the last bucket counts everything slower).
+const (
+	latencyBuckets = 32
+	minShift       = 6 // first bucket: < 64 ns
+)
+
+// Latency is a histogram of callback durations with power-of-two buckets, updated with
+// atomic adds (no lock on the delivery path) and readable at any time.
+type Latency struct {
+	buckets [latencyBuckets]atomic.Uint64
+	count   atomic.Uint64
+	sumNs   atomic.Uint64
+}
+
+func (l *Latency) observe(d time.Duration) {
+	ns := uint64(max(d, 0))
+	i := 0
+	if ns>>minShift > 0 {
+		i = min(bits.Len64(ns>>minShift), latencyBuckets-1)
+	}
+	l.buckets[i].Add(1)
+	l.count.Add(1)
+	l.sumNs.Add(ns)
+}
+
+// BucketBound returns the upper bound of bucket i (exclusive).
+func BucketBound(i int) time.Duration { return time.Duration(uint64(1) << (i + minShift)) }
+
+// Snapshot returns a copy of the histogram.
+func (l *Latency) Snapshot() LatencySnapshot {
+	var s LatencySnapshot
+	for i := range l.buckets {
+		s.Buckets[i] = l.buckets[i].Load()
+	}
+	s.Count = l.count.Load()
+	s.Sum = time.Duration(l.sumNs.Load())
+	return s
+}
+
+// LatencySnapshot is a point-in-time copy of a Latency histogram.
+type LatencySnapshot struct {
+	Buckets [latencyBuckets]uint64 // Buckets[i]: calls shorter than BucketBound(i) and not shorter than BucketBound(i-1)
+	Count   uint64
+	Sum     time.Duration
+}
+
+// Quantile estimates the q-quantile (0 < q <= 1) by linear interpolation inside the
+// bucket that holds it; 0 when there were no calls.
+func (s LatencySnapshot) Quantile(q float64) time.Duration {
+	var total uint64
+	for _, c := range s.Buckets {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := q * float64(total)
+	var seen uint64
+	for i, c := range s.Buckets {
+		if c == 0 {
+			continue
+		}
+		if float64(seen+c) >= rank {
+			lo := time.Duration(0)
+			if i > 0 {
+				lo = BucketBound(i - 1)
+			}
+			hi := BucketBound(i)
+			frac := (rank - float64(seen)) / float64(c)
+			return lo + time.Duration(frac*float64(hi-lo))
+		}
+		seen += c
+	}
+	return BucketBound(latencyBuckets - 1)
+}
+
+// Counters are one plugin's delivery statistics.
+type Counters struct {
+	Events     uint64          // events handed to the plugin's callbacks
+	ByKind     [4]uint64       // Events split by abi.EventKind
+	Calls      uint64          // callback invocations (a batch is one)
+	Errors     uint64          // failed callbacks
+	Dropped    uint64          // events dropped (async queue full with on_full "drop", or disabled)
+	QueueDepth int             // events waiting in the async queue
+	Latency    LatencySnapshot // durations of the broadcast callbacks
+	LastError  string          // the last error's text, "" if none
+	LastErrAt  time.Time       // when it happened
+	_          [0]func()       // not comparable
+}
+
+type counters struct {
+	events  atomic.Uint64
+	byKind  [4]atomic.Uint64
+	calls   atomic.Uint64
+	errors  atomic.Uint64
+	dropped atomic.Uint64
+	latency Latency
+	lastErr atomic.Pointer[lastError]
+}
+
+type lastError struct {
+	msg string
+	at  time.Time
+}
