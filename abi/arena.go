@@ -100,83 +100,82 @@ func (a *Arena) Encode(evs []Event) (uintptr, int) {
 		payload += evs[i].Size()
 	}
 	a.reserve(len(evs), payload)
-	off := a.pay
+	base := unsafe.Pointer(unsafe.SliceData(a.data))
+	off := uintptr(a.pay)
 	for i := range evs {
-		off = a.put(i, &evs[i], off)
+		off = put(base, uintptr(i)*SizeofEvent, &evs[i], off)
 	}
-	return cmem.Addr(a.data), len(evs)
+	return uintptr(base), len(evs)
 }
 
 // EncodeOne is Encode for a single event, without building a slice.
 func (a *Arena) EncodeOne(ev *Event) uintptr {
 	a.reserve(1, ev.Size())
-	a.put(0, ev, a.pay)
-	return cmem.Addr(a.data)
+	base := unsafe.Pointer(unsafe.SliceData(a.data))
+	put(base, 0, ev, uintptr(a.pay))
+	return uintptr(base)
 }
 
 // event returns the i-th encoded event.
 func (a *Arena) event(i int) *CEvent { return (*CEvent)(unsafe.Pointer(&a.data[i*evSize])) }
 
-// Event returns the address of the i-th event of the current encoding.
-func (a *Arena) Event(i int) uintptr { return cmem.Addr(a.data[i*evSize:]) }
+// Addr returns the address of the current encoding's event array.
+func (a *Arena) Addr() uintptr { return cmem.Addr(a.data) }
 
 // Len returns the number of events in the current encoding.
 func (a *Arena) Len() int { return a.n }
 
-// bytes copies b to the payload area at off and returns its slipstream_bytes and the next
-// offset. Empty byte strings are {NULL, 0}, as the header requires.
-func (a *Arena) bytes(b []byte, off int) (CBytes, int) {
-	if len(b) == 0 {
-		return CBytes{}, off
-	}
-	copy(a.data[off:], b)
-	return CBytes{Ptr: cmem.Addr(a.data[off:]), Len: uint64(len(b))}, off + len(b)
-}
-
-func (a *Arena) put(i int, ev *Event, off int) int {
-	ce := a.event(i)
-	*ce = CEvent{Kind: uint32(ev.Kind), BlockHeight: ev.BlockHeight}
+// put encodes ev as the event at base+at with its bytes from base+off on, and returns the
+// offset after them. reserve made room for everything (Event.Size bounds the bytes), so
+// nothing here is bounds-checked: this is the broadcast's hot loop.
+func put(base unsafe.Pointer, at uintptr, ev *Event, off uintptr) uintptr {
+	ce := (*CEvent)(unsafe.Add(base, at))
+	ce.Kind, ce.BlockHeight = uint32(ev.Kind), ev.BlockHeight
+	ce.Union = [12]uint64{}
 	switch ev.Kind {
 	case MappingUpdate:
-		u := ce.MappingUpdate()
-		u.ProgramID, off = a.bytes(ev.ProgramID, off)
-		u.MappingName, off = a.bytes(ev.MappingName, off)
-		u.Key, off = a.bytes(ev.Key, off)
-		u.Value, off = a.bytes(ev.Value, off)
+		u := (*CMappingUpdate)(unsafe.Pointer(&ce.Union))
+		off = putBytes(base, off, ev.ProgramID, &u.ProgramID)
+		off = putBytes(base, off, ev.MappingName, &u.MappingName)
+		off = putBytes(base, off, ev.Key, &u.Key)
+		off = putBytes(base, off, ev.Value, &u.Value)
 	case MappingRemoval:
-		r := ce.MappingRemoval()
-		r.ProgramID, off = a.bytes(ev.ProgramID, off)
-		r.MappingName, off = a.bytes(ev.MappingName, off)
+		r := (*CMappingRemoval)(unsafe.Pointer(&ce.Union))
+		off = putBytes(base, off, ev.ProgramID, &r.ProgramID)
+		off = putBytes(base, off, ev.MappingName, &r.MappingName)
 		if ev.HasKey {
-			r.Key, off = a.bytes(ev.Key, off)
+			off = putBytes(base, off, ev.Key, &r.Key)
 			r.HasKey = 1
 		}
 	case StakingReward:
-		s := ce.StakingReward()
-		s.Staker, off = a.bytes(ev.Staker, off)
-		s.Validator, off = a.bytes(ev.Validator, off)
+		s := (*CStakingReward)(unsafe.Pointer(&ce.Union))
+		off = putBytes(base, off, ev.Staker, &s.Staker)
+		off = putBytes(base, off, ev.Validator, &s.Validator)
 		s.Reward, s.NewStake = ev.Reward, ev.NewStake
 	case Block:
-		ce.Block().Block, off = a.bytes(ev.Block, off)
+		off = putBytes(base, off, ev.Block, &(*CBlock)(unsafe.Pointer(&ce.Union)).Block)
 	}
 	return off
 }
 
+// putBytes copies b to base+off and points dst at the copy; empty byte strings stay
+// {NULL, 0}, as the header requires.
+func putBytes(base unsafe.Pointer, off uintptr, b []byte, dst *CBytes) uintptr {
+	if len(b) == 0 {
+		return off
+	}
+	p := unsafe.Add(base, off)
+	copy(unsafe.Slice((*byte)(p), len(b)), b)
+	*dst = CBytes{Ptr: uintptr(p), Len: uint64(len(b))}
+	return off + uintptr(len(b))
+}
+
 // Select returns the events of the current encoding whose kind is in mask, as a
-// contiguous array: the encoding itself when every event matches, otherwise a compact copy
-// of the matching event structs (pointing at the same payload). count is 0 when none match.
-// Each call overwrites the previous Select's copy.
+// contiguous array: a compact copy of the matching event structs (pointing at the same
+// payload), or the encoding itself when every event matches. count is 0 when none match.
+// Each call overwrites the previous Select's copy. A caller that knows every kind present
+// is in mask uses Addr and Len instead.
 func (a *Arena) Select(mask EventMask) (ptr uintptr, count int) {
-	all := true
-	for i := 0; i < a.n; i++ {
-		if !mask.Has(EventKind(a.event(i).Kind)) {
-			all = false
-			break
-		}
-	}
-	if all {
-		return cmem.Addr(a.data), a.n
-	}
 	for i := 0; i < a.n; i++ {
 		if ce := a.event(i); mask.Has(EventKind(ce.Kind)) {
 			*(*CEvent)(unsafe.Pointer(&a.data[a.sel+count*evSize])) = *ce

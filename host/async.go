@@ -122,6 +122,7 @@ func (q *asyncQueue) run(s *slot) {
 	a := abi.NewArena()
 	defer a.Free()
 	var evs []abi.Event
+	var b batch
 	for {
 		q.mu.Lock()
 		for len(q.batches) == 0 && !q.closed {
@@ -139,12 +140,15 @@ func (q *asyncQueue) run(s *slot) {
 		for _, b := range batches {
 			evs = append(evs, b...)
 		}
+		b = batch{evs: evs}
+		b.count()
 		if s.native != nil {
+			b.arena = a
 			a.Encode(evs)
 		}
 		// A halt-policy error cannot reach the node from here (the broadcast returned long
 		// ago): the slot is marked failed, which the admin API's health check reports.
-		_ = s.deliver(a, evs)
+		_ = s.deliver(&b)
 
 		q.mu.Lock()
 		q.queued -= len(evs)

@@ -20,6 +20,17 @@ func recorder(t testing.TB, name string, defines ...string) string {
 	return ctest.Plugin(t, name, "testdata/plugins/recorder.c", defines...)
 }
 
+// pluginLib compiles testdata/plugins/<src>.c (src is name up to the first '_') with the
+// given -D switches.
+func pluginLib(t testing.TB, name string, defines ...string) string {
+	t.Helper()
+	src := name
+	if i := strings.IndexByte(name, '_'); i > 0 {
+		src = name[:i]
+	}
+	return ctest.Plugin(t, name, "testdata/plugins/"+src+".c", defines...)
+}
+
 // copyLib copies a library into dir (so that two plugins can load "the same" code from
 // different paths) and returns the new path.
 func copyLib(t testing.TB, lib, dir, name string) string {

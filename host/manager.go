@@ -113,7 +113,11 @@ func (m *Manager) Broadcast(ev abi.Event) error {
 	if m.mask.Load()&(1<<ev.Kind) == 0 {
 		return nil
 	}
-	return m.broadcast(unsafeOne(&ev), abi.Mask(ev.Kind))
+	b := batch{evs: unsafe.Slice(&ev, 1), present: abi.Mask(ev.Kind)}
+	if ev.Kind < abi.KindCount {
+		b.counts[ev.Kind] = 1
+	}
+	return m.broadcast(&b)
 }
 
 // BroadcastBatch delivers events, in order, to every plugin subscribed to their kinds:
@@ -123,46 +127,33 @@ func (m *Manager) BroadcastBatch(evs []abi.Event) error {
 	if sub == 0 || len(evs) == 0 {
 		return nil
 	}
-	var present abi.EventMask
-	for i := range evs {
-		present |= abi.Mask(evs[i].Kind)
-	}
-	if present&sub == 0 {
+	b := batch{evs: evs}
+	b.count()
+	if b.present&sub == 0 {
 		return nil
 	}
-	return m.broadcast(evs, present)
+	return m.broadcast(&b)
 }
 
-// unsafeOne views one event as a slice without allocating (the slice does not outlive the
-// broadcast).
-func unsafeOne(ev *abi.Event) []abi.Event { return unsafe.Slice(ev, 1) }
-
-func (m *Manager) broadcast(evs []abi.Event, present abi.EventMask) error {
+func (m *Manager) broadcast(b *batch) error {
 	var (
-		pa      *pooledArena
-		encoded bool
-		halt    error
+		pa   *pooledArena
+		halt error
 	)
 	for _, s := range *m.slots.Load() {
-		if s.mask&present == 0 {
+		if s.mask&b.present == 0 {
 			continue
 		}
 		if s.async != nil {
-			s.async.enqueue(s, evs)
+			s.async.enqueue(s, b.evs)
 			continue
 		}
-		if s.native != nil && !encoded {
-			if pa == nil {
-				pa = m.arenas.Get().(*pooledArena)
-			}
-			pa.a.Encode(evs)
-			encoded = true
+		if s.native != nil && b.arena == nil {
+			pa = m.arenas.Get().(*pooledArena)
+			b.arena = pa.a
+			b.arena.Encode(b.evs)
 		}
-		var a *abi.Arena
-		if pa != nil {
-			a = pa.a
-		}
-		if err := s.deliver(a, evs); err != nil && halt == nil {
+		if err := s.deliver(b); err != nil && halt == nil {
 			halt = err
 		}
 	}

@@ -35,6 +35,19 @@ func call(fn uintptr, args ...uintptr) uintptr {
 	return r
 }
 
+// callSelf calls fn(self, args[0], args[1][, args[2]]): the broadcast callbacks' shapes,
+// spelled out so that SyscallN gets a fixed argument list (its variadic slice is then the
+// only allocation of a delivery).
+func callSelf(fn, self uintptr, args []uintptr) uintptr {
+	var r uintptr
+	if len(args) == 2 {
+		r, _, _ = purego.SyscallN(fn, self, args[0], args[1])
+	} else {
+		r, _, _ = purego.SyscallN(fn, self, args[0], args[1], args[2])
+	}
+	return r
+}
+
 // openNative opens the library at path (already resolved and checked) and creates the
 // plugin instance, calling slipstream_abi_version, _create_plugin and name. Any failure
 // destroys what exists and closes the library.

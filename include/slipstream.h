@@ -31,7 +31,8 @@
  *     };
  *     static slipstream_plugin *counter_create(void) {
  *         counter *c = calloc(1, sizeof *c);
- *         if (c) c->base.vtable = &counter_vtable;
+ *         if (c == NULL) return NULL;
+ *         c->base.vtable = &counter_vtable;
  *         return &c->base;
  *     }
  *     SLIPSTREAM_DECLARE_PLUGIN(counter_create)

@@ -1,0 +1,60 @@
+# Slipstream for Go — build, test, demo.
+#
+#   make            build the slipstream command and every plugin (into build/)
+#   make demo       build everything, generate a chain, replay it into the example plugins
+#   make test       every test: Go (-race, and again without cgo), C (ctest), Rust, cross-builds
+#   make bench      benchmarks; writes BENCHMARKS.md
+#   make soak       the long reliability runs (fuzzing, crash and resume)
+#   make cross      cgo-free builds for darwin/arm64 and windows/amd64
+#
+# System packages the build needs are installed when missing (Debian: apt-get; run as root).
+
+SHELL   := bash
+GO      ?= go
+BUILD   := build
+BIN     := $(BUILD)/slipstream
+PLUGINS := $(BUILD)/plugins
+GOTEST_FLAGS ?= -timeout 25m
+
+include mk/c.mk
+include mk/rust.mk
+
+.PHONY: all build plugins deps test test-go test-go-nocgo vet cross demo bench soak clean
+
+all: build plugins
+
+# Debian packages the C and Rust sides need; installed only when missing.
+DEB_PKGS := cmake pkg-config libsqlite3-dev libpq-dev valgrind
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	fi
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/slipstream
+
+plugins: deps plugins-c plugins-rust
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -shuffle=on $(GOTEST_FLAGS) ./...
+
+# The product ships without cgo: run the Go tests once more that way.
+test-go-nocgo:
+	CGO_ENABLED=0 $(GO) test $(GOTEST_FLAGS) ./...
+
+cross:
+	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build ./...
+	CGO_ENABLED=0 $(GO) build ./...
+
+test: deps vet cross test-go test-go-nocgo test-c test-rust
+
+clean: clean-c clean-rust
+	rm -rf $(BUILD)

@@ -1,0 +1,348 @@
+package finalize
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/host"
+)
+
+// broadcaster is what the store needs from a plugin manager; *host.Manager implements it.
+// Tests install a recorder through setBroadcaster.
+type broadcaster interface {
+	HasSubscribers(abi.EventKind) bool
+	Broadcast(abi.Event) error
+	BroadcastBatch([]abi.Event) error
+}
+
+var _ broadcaster = (*host.Manager)(nil)
+
+// sink boxes the broadcaster so that it sits in an atomic.Pointer: the hot path loads it
+// without a lock. m is the same broadcaster when it is a *host.Manager, so that the hot
+// path calls HasSubscribers directly (inlined: one atomic load) rather than through the
+// interface.
+type sink struct {
+	b broadcaster
+	m *host.Manager
+}
+
+// SetSlipstream turns event production on or off (on by default). Off, the store produces
+// and delivers nothing, including the events a batch in progress already holds.
+//
+// # Threading
+//
+// One atomic store: it may be called from any goroutine at any time.
+func (s *Store) SetSlipstream(on bool) { s.enabled.Store(on) }
+
+// IsSlipstreamEnabled reports the setting of [Store.SetSlipstream].
+func (s *Store) IsSlipstreamEnabled() bool { return s.enabled.Load() }
+
+// SetSlipstreamPluginManager installs the plugin manager that receives the store's events.
+// The first call with a non-nil manager wins; a later call (or a nil manager) logs a warning
+// and changes nothing, so that a plugin cannot be fed by two managers.
+//
+// # Threading
+//
+// One compare-and-swap: it may be called from any goroutine at any time; events produced
+// before it returns may miss the manager.
+func (s *Store) SetSlipstreamPluginManager(m *host.Manager) {
+	if m == nil {
+		s.log.Warn().Msg("finalize: SetSlipstreamPluginManager(nil) ignored")
+		return
+	}
+	s.install(&sink{b: m, m: m})
+}
+
+// PluginManager returns the installed plugin manager, or nil.
+func (s *Store) PluginManager() *host.Manager {
+	if sk := s.sink.Load(); sk != nil {
+		return sk.m
+	}
+	return nil
+}
+
+func (s *Store) install(sk *sink) bool {
+	if s.sink.CompareAndSwap(nil, sk) {
+		return true
+	}
+	s.log.Warn().Msg("finalize: a Slipstream plugin manager is already installed; the new one is ignored")
+	return false
+}
+
+// subscribed returns the broadcaster if Slipstream is on, a manager is installed and a
+// plugin subscribes to kind; nil otherwise. Atomic loads only: no lock, no allocation.
+func (s *Store) subscribed(kind abi.EventKind) broadcaster {
+	if !s.enabled.Load() {
+		return nil
+	}
+	sk := s.sink.Load()
+	if sk == nil {
+		return nil
+	}
+	if sk.m != nil {
+		if !sk.m.HasSubscribers(kind) {
+			return nil
+		}
+	} else if !sk.b.HasSubscribers(kind) {
+		return nil
+	}
+	return sk.b
+}
+
+// mappingSink is subscribed for a mapping write made now; s.mu is held.
+func (s *Store) mappingSink(kind abi.EventKind) broadcaster {
+	if !s.canonicalLocked() {
+		return nil
+	}
+	return s.subscribed(kind)
+}
+
+// deliver hands one event made of the caller's borrowed slices to the manager, right after
+// the write (no lock held). The manager copies what it keeps.
+func (s *Store) deliver(op string, b broadcaster, ev abi.Event) error {
+	if err := b.Broadcast(ev); err != nil {
+		return fmt.Errorf("finalize: %s: %w: %w", op, ErrDelivery, err)
+	}
+	return nil
+}
+
+func (s *Store) deliverBatch(op string, b broadcaster, evs []abi.Event) error {
+	if err := b.BroadcastBatch(evs); err != nil {
+		return fmt.Errorf("finalize: %s: %w: %w", op, ErrDelivery, err)
+	}
+	return nil
+}
+
+// Phases of a block: held events are delivered phase by phase.
+const (
+	phaseMapping = iota
+	phaseStaking
+	phaseBlock
+	phaseCount
+)
+
+// heldEvents are the events of a batch, waiting for FinishAtomic. Their byte fields point
+// into arena: the store's copies of the caller's bytes.
+type heldEvents struct {
+	lists [phaseCount][]abi.Event
+	arena []byte
+	out   []abi.Event // the phases concatenated, for the one BroadcastBatch call
+}
+
+// heldMark is a position in heldEvents, taken by a checkpoint.
+type heldMark struct {
+	lists [phaseCount]int
+	arena int
+}
+
+func (h *heldEvents) mark() heldMark {
+	if h == nil {
+		return heldMark{}
+	}
+	m := heldMark{arena: len(h.arena)}
+	for i := range h.lists {
+		m.lists[i] = len(h.lists[i])
+	}
+	return m
+}
+
+// truncate drops the events held after m. The arena is cut too: the bytes of the kept
+// events lie before m.arena (or in an older array the arena outgrew), so reusing the space
+// after it cannot touch them.
+func (h *heldEvents) truncate(m heldMark) {
+	if h == nil {
+		return
+	}
+	for i := range h.lists {
+		clear(h.lists[i][m.lists[i]:])
+		h.lists[i] = h.lists[i][:m.lists[i]]
+	}
+	h.arena = h.arena[:m.arena]
+}
+
+func (h *heldEvents) reset() {
+	h.truncate(heldMark{})
+	clear(h.out)
+	h.out = h.out[:0]
+}
+
+// ordered returns the held events in delivery order: mapping events, staking rewards, block.
+func (h *heldEvents) ordered() []abi.Event {
+	nonEmpty := 0
+	for i := range h.lists {
+		if len(h.lists[i]) > 0 {
+			nonEmpty++
+		}
+	}
+	if nonEmpty <= 1 {
+		for i := range h.lists {
+			if len(h.lists[i]) > 0 {
+				return h.lists[i]
+			}
+		}
+		return nil
+	}
+	h.out = h.out[:0]
+	for i := range h.lists {
+		h.out = append(h.out, h.lists[i]...)
+	}
+	return h.out
+}
+
+func (h *heldEvents) keep(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	start := len(h.arena)
+	h.arena = append(h.arena, b...)
+	return h.arena[start:len(h.arena):len(h.arena)]
+}
+
+// hold copies ev's bytes and appends it to the batch's list for phase; s.mu is held.
+func (s *Store) hold(phase int, ev abi.Event) {
+	h := s.held
+	if h == nil {
+		if h = s.spare; h != nil {
+			s.spare = nil
+		} else {
+			h = &heldEvents{arena: make([]byte, 0, 4096)}
+		}
+		s.held = h
+	}
+	ev.ProgramID = h.keep(ev.ProgramID)
+	ev.MappingName = h.keep(ev.MappingName)
+	ev.Key = h.keep(ev.Key)
+	ev.Value = h.keep(ev.Value)
+	ev.Staker = h.keep(ev.Staker)
+	ev.Validator = h.keep(ev.Validator)
+	ev.Block = h.keep(ev.Block)
+	h.lists[phase] = append(h.lists[phase], ev)
+}
+
+// releaseHeldLocked drops the batch's held events and keeps the buffers for the next batch.
+func (s *Store) releaseHeldLocked() {
+	if s.held == nil {
+		return
+	}
+	s.held.reset()
+	if s.spare == nil {
+		s.spare = s.held
+	}
+	s.held = nil
+}
+
+// NotifyStakingRewards reports the staking rewards distributed in the block at height:
+// current is the staker set before the distribution, next the set after it.
+//
+// Canonical only (inside [Store.Finalize] with [RealRun], or with [Store.SetCanonical]):
+// one StakingReward event per staker of current, in the order of current, with reward =
+// next stake − current stake (0 if the stake shrank: saturating) and new_stake = next
+// stake; a staker missing from next gets reward 0 and its current stake. The validator is
+// always the one of current (the one that paid the reward). Stakers are matched by Address.
+//
+// Inside a batch the events are held and delivered at [Store.FinishAtomic] after all the
+// batch's mapping events, wherever in the batch this is called. Outside a batch they are
+// delivered at once. A delivery error (only a plugin with error_policy halt) is logged;
+// inside a batch it is returned by FinishAtomic.
+//
+// # Memory
+//
+// With no plugin subscribed to StakingReward it returns after a few atomic loads: no lock,
+// no allocation, nothing computed.
+func (s *Store) NotifyStakingRewards(current, next []Staker, height uint32) {
+	if len(current) == 0 || s.subscribed(abi.StakingReward) == nil {
+		return
+	}
+	evs := stakingEvents(current, next, height)
+	s.mu.Lock()
+	b := s.mappingSink(abi.StakingReward)
+	if b == nil {
+		s.mu.Unlock()
+		return
+	}
+	if s.inAtomic {
+		for _, ev := range evs {
+			s.hold(phaseStaking, ev)
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if err := s.deliverBatch("notify_staking_rewards", b, evs); err != nil {
+		s.log.Error().Err(err).Uint32("height", height).Msg("finalize: delivering staking rewards failed")
+	}
+}
+
+// stakingEvents computes the StakingReward events; the byte fields borrow current's slices.
+func stakingEvents(current, next []Staker, height uint32) []abi.Event {
+	find := func(addr []byte) (Staker, bool) {
+		for _, n := range next {
+			if bytes.Equal(n.Address, addr) {
+				return n, true
+			}
+		}
+		return Staker{}, false
+	}
+	if len(next) > 16 {
+		idx := make(map[string]int, len(next))
+		for i := len(next) - 1; i >= 0; i-- { // the first occurrence wins, as with the linear scan
+			idx[string(next[i].Address)] = i
+		}
+		find = func(addr []byte) (Staker, bool) {
+			if i, ok := idx[string(addr)]; ok {
+				return next[i], true
+			}
+			return Staker{}, false
+		}
+	}
+	evs := make([]abi.Event, len(current))
+	for i, c := range current {
+		ev := abi.Event{
+			Kind: abi.StakingReward, BlockHeight: height,
+			Staker: c.Address, Validator: c.Validator, NewStake: c.Stake,
+		}
+		if n, ok := find(c.Address); ok {
+			ev.NewStake = n.Stake
+			if n.Stake > c.Stake {
+				ev.Reward = n.Stake - c.Stake
+			}
+		}
+		evs[i] = ev
+	}
+	return evs
+}
+
+// NotifyBlock reports that the block at height was committed; block is its encoding.
+//
+// It does not need a canonical finalization, only a mode other than [DryRun]. Inside a
+// batch (inside [Store.Finalize]'s fn) the event is held and delivered last at
+// [Store.FinishAtomic] (dropped if the batch is aborted); outside a batch (the usual call,
+// after Finalize returned) it is delivered at once. A delivery error (only a plugin with
+// error_policy halt) is logged; inside a batch it is returned by FinishAtomic.
+//
+// # Memory
+//
+// With no plugin subscribed to Block it returns after a few atomic loads: no lock, no
+// allocation. Outside a batch block is passed to the manager without a copy.
+func (s *Store) NotifyBlock(block []byte, height uint32) {
+	if s.subscribed(abi.Block) == nil {
+		return
+	}
+	ev := abi.Event{Kind: abi.Block, BlockHeight: height, Block: block}
+	s.mu.Lock()
+	b := s.subscribed(abi.Block)
+	if b == nil || s.mode == DryRun {
+		s.mu.Unlock()
+		return
+	}
+	if s.inAtomic {
+		s.hold(phaseBlock, ev)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if err := s.deliver("notify_block", b, ev); err != nil {
+		s.log.Error().Err(err).Uint32("height", height).Msg("finalize: delivering the block failed")
+	}
+}

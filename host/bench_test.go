@@ -1,0 +1,105 @@
+//go:build linux || darwin
+
+package host_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/ebitengine/purego"
+
+	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/cmem"
+)
+
+// field32 is a 32-byte field, the size of an Aleo address.
+var field32 = make([]byte, 32)
+
+// benchEvent is the benchmarks' event: four 32-byte fields.
+var benchEvent = abi.Event{Kind: abi.MappingUpdate, BlockHeight: 1, ProgramID: field32, MappingName: field32, Key: field32, Value: field32}
+
+func noopManager(b *testing.B, batch bool) *host.Manager {
+	b.Helper()
+	var defines []string
+	name := "noop"
+	if batch {
+		defines, name = []string{"-DNOOP_BATCH"}, "noop_batch"
+	}
+	dir := b.TempDir()
+	lib := copyLib(b, pluginLib(b, name, defines...), dir, "libnoop.so")
+	cfg := writeConfig(b, dir, "noop.json5", fmt.Sprintf("{libpath: %q}", filepath.Base(lib)))
+	m := host.NewManager()
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Unload)
+	return m
+}
+
+// BenchmarkBareSyscallN is the floor: one purego.SyscallN of a C function with
+// on_broadcast's signature, no host code at all.
+func BenchmarkBareSyscallN(b *testing.B) {
+	h, err := purego.Dlopen(pluginLib(b, "noop"), purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fn, err := purego.Dlsym(h, "noop_call")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mem := cmem.MustAlloc(4096)
+	defer cmem.Free(mem)
+	p := cmem.Addr(mem)
+	b.ReportAllocs()
+	for b.Loop() {
+		purego.SyscallN(fn, p, p, p)
+	}
+}
+
+// BenchmarkBroadcast: one event of four 32-byte fields to one C no-op plugin (on_broadcast).
+func BenchmarkBroadcast(b *testing.B) {
+	m := noopManager(b, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.Broadcast(benchEvent); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBroadcastBatch: batches of N such events to a C no-op plugin with
+// on_broadcast_batch; ns/event is the cost per event, encoding included.
+func BenchmarkBroadcastBatch(b *testing.B) {
+	for _, n := range []int{16, 256, 4096} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			m := noopManager(b, true)
+			evs := make([]abi.Event, n)
+			for i := range evs {
+				evs[i] = benchEvent
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := m.BroadcastBatch(evs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+		})
+	}
+}
+
+// BenchmarkHasSubscribers is the check a node makes before building an event.
+func BenchmarkHasSubscribers(b *testing.B) {
+	m := noopManager(b, false)
+	var hits int
+	for b.Loop() {
+		if m.HasSubscribers(abi.Block) {
+			hits++
+		}
+	}
+	if hits == 0 {
+		b.Fatal("no subscriber")
+	}
+}

@@ -1,0 +1,5 @@
+package host
+
+import "encoding/json"
+
+var jsonUnmarshal = json.Unmarshal

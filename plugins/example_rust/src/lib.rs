@@ -1,0 +1,329 @@
+//! # The NDJSON event log: an example Slipstream plugin in Rust
+//!
+//! Appends every subscribed event to a file as one JSON line; byte fields as lowercase hex,
+//! numbers as JSON numbers:
+//!
+//! ```text
+//! {"kind":"MappingUpdate","block_height":7,"program_id":"6372…","mapping_name":"6163…","key":"01","value":"0900"}
+//! {"kind":"MappingRemoval","block_height":7,"program_id":"…","mapping_name":"…","key":null}
+//! {"kind":"StakingReward","block_height":7,"staker":"…","validator":"…","reward":17,"new_stake":1000017}
+//! {"kind":"Block","block_height":7,"block":"deadbeef"}
+//! ```
+//!
+//! Config (beside `libpath`):
+//! - `path` (required): the output file, relative to the config file's directory unless
+//!   absolute. Opened in append mode, so reloads and restarts extend it.
+//! - `events` (optional): the kinds to log, as a JSON list (`["MappingUpdate", "Block"]`,
+//!   snake_case accepted too) or a single name; default: every kind.
+//!
+//! Lines are buffered and flushed at every `Block` event and on unload, so a reader sees whole
+//! blocks.
+
+mod json;
+
+use slipstream_plugin::{
+    bail, declare_plugin, host, BroadcastEvent, BroadcastEventKind, Context, Result, SlipstreamPlugin,
+};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The plugin: the file it writes and the kinds it wants.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    kinds: Vec<BroadcastEventKind>,
+    out: Mutex<Option<Output>>,
+}
+
+#[derive(Debug)]
+struct Output {
+    path: PathBuf,
+    writer: BufWriter<File>,
+    /// Reused between events.
+    line: String,
+}
+
+impl SlipstreamPlugin for EventLog {
+    fn name(&self) -> &'static str {
+        "ndjson-event-log"
+    }
+
+    fn on_load(&mut self, config_file: &str, _is_reload: bool) -> Result<()> {
+        let Some(path) = host::config("path") else {
+            bail!("config key `path` (the NDJSON output file) is required");
+        };
+        let path = resolve(config_file, &path);
+        self.kinds = match host::config("events") {
+            Some(text) => parse_kinds(&text)?,
+            None => BroadcastEventKind::ALL.to_vec(),
+        };
+        if self.kinds.is_empty() {
+            host::warn("`events` is empty: this plugin will receive nothing");
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let names: Vec<&str> = self.kinds.iter().map(|k| k.as_str()).collect();
+        host::info(&format!("logging {} to {}", names.join(", "), path.display()));
+        *self.out.get_mut().unwrap_or_else(|e| e.into_inner()) =
+            Some(Output { path, writer: BufWriter::with_capacity(64 * 1024, file), line: String::with_capacity(512) });
+        Ok(())
+    }
+
+    fn on_unload(&mut self) {
+        if let Some(mut out) = self.out.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Err(e) = out.writer.flush() {
+                host::error(&format!("cannot flush {}: {e}", out.path.display()));
+            }
+        }
+    }
+
+    fn subscribed_events(&self) -> &[BroadcastEventKind] {
+        &self.kinds
+    }
+
+    fn on_broadcast(&self, event: BroadcastEvent<'_>) -> Result<()> {
+        // A panic elsewhere must not stop the log: recover the data from a poisoned lock.
+        let mut guard = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(out) = guard.as_mut() else { bail!("event received before on_load or after on_unload") };
+        out.line.clear();
+        write_line(&mut out.line, &event);
+        let r = out.writer.write_all(out.line.as_bytes());
+        let r =
+            r.and_then(|()| if matches!(event, BroadcastEvent::Block { .. }) { out.writer.flush() } else { Ok(()) });
+        r.with_context(|| format!("cannot write {}", out.path.display()))
+    }
+}
+
+declare_plugin!(EventLog::default());
+
+/// `path` relative to the directory of the config file (unless absolute).
+fn resolve(config_file: &str, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    Path::new(config_file).parent().unwrap_or(Path::new(".")).join(p)
+}
+
+/// The `events` config value: a JSON list of kind names, or one bare name (the host passes
+/// strings unquoted).
+fn parse_kinds(text: &str) -> Result<Vec<BroadcastEventKind>> {
+    let text = text.trim();
+    let names = if text.starts_with('[') {
+        json::parse_string_array(text).context("config key `events`")?
+    } else {
+        vec![text.to_string()]
+    };
+    let mut kinds = Vec::new();
+    for n in &names {
+        let Some(k) = BroadcastEventKind::parse(n) else {
+            bail!("config key `events`: unknown event kind {n:?} (known: MappingUpdate, MappingRemoval, StakingReward, Block)");
+        };
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    Ok(kinds)
+}
+
+/// Appends the event's JSON line (with its `\n`) to `out`.
+fn write_line(out: &mut String, event: &BroadcastEvent<'_>) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{{\"kind\":\"{}\",\"block_height\":{}", event.kind(), event.block_height());
+    match *event {
+        BroadcastEvent::MappingUpdate { program_id, mapping_name, key, value, .. } => {
+            hex_field(out, "program_id", program_id);
+            hex_field(out, "mapping_name", mapping_name);
+            hex_field(out, "key", key);
+            hex_field(out, "value", value);
+        }
+        BroadcastEvent::MappingRemoval { program_id, mapping_name, key, .. } => {
+            hex_field(out, "program_id", program_id);
+            hex_field(out, "mapping_name", mapping_name);
+            match key {
+                Some(key) => hex_field(out, "key", key),
+                None => out.push_str(",\"key\":null"),
+            }
+        }
+        BroadcastEvent::StakingReward { staker, validator, reward, new_stake, .. } => {
+            hex_field(out, "staker", staker);
+            hex_field(out, "validator", validator);
+            let _ = write!(out, ",\"reward\":{reward},\"new_stake\":{new_stake}");
+        }
+        BroadcastEvent::Block { block, .. } => hex_field(out, "block", block),
+    }
+    out.push_str("}\n");
+}
+
+/// Appends `,"name":"<lowercase hex>"`.
+fn hex_field(out: &mut String, name: &str, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(name.len() + 6 + 2 * bytes.len());
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":\"");
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipstream_plugin::ffi;
+    use slipstream_plugin::testing::{FakeHost, TestPlugin};
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let d = std::env::temp_dir().join(format!("slipstream-example-rust-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            TempDir(d)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn events() -> Vec<BroadcastEvent<'static>> {
+        vec![
+            BroadcastEvent::MappingUpdate {
+                program_id: b"credits.aleo",
+                mapping_name: b"account",
+                key: &[0x00, 0xff, 0x10],
+                value: &[],
+                block_height: 7,
+            },
+            BroadcastEvent::MappingRemoval {
+                program_id: b"p",
+                mapping_name: b"m",
+                key: Some(&[0xab]),
+                block_height: 7,
+            },
+            BroadcastEvent::MappingRemoval { program_id: b"p", mapping_name: b"m", key: None, block_height: 7 },
+            BroadcastEvent::StakingReward {
+                staker: &[1],
+                validator: &[2],
+                reward: 0,
+                new_stake: u64::MAX,
+                block_height: 7,
+            },
+            BroadcastEvent::Block { block: &[0xde, 0xad, 0xbe, 0xef], block_height: 7 },
+        ]
+    }
+
+    const EXPECTED: &str = concat!(
+        r#"{"kind":"MappingUpdate","block_height":7,"program_id":"637265646974732e616c656f","mapping_name":"6163636f756e74","key":"00ff10","value":""}"#,
+        "\n",
+        r#"{"kind":"MappingRemoval","block_height":7,"program_id":"70","mapping_name":"6d","key":"ab"}"#,
+        "\n",
+        r#"{"kind":"MappingRemoval","block_height":7,"program_id":"70","mapping_name":"6d","key":null}"#,
+        "\n",
+        r#"{"kind":"StakingReward","block_height":7,"staker":"01","validator":"02","reward":0,"new_stake":18446744073709551615}"#,
+        "\n",
+        r#"{"kind":"Block","block_height":7,"block":"deadbeef"}"#,
+        "\n",
+    );
+
+    fn load<'h>(host: &'h FakeHost, dir: &TempDir) -> TestPlugin<'h> {
+        let mut p = TestPlugin::from_create_fn(_create_plugin, host).unwrap();
+        assert_eq!(p.name(), "ndjson-event-log");
+        p.load(dir.0.join("plugin.json5").to_str().unwrap(), false).unwrap();
+        p
+    }
+
+    #[test]
+    fn writes_every_event_as_one_line() {
+        let dir = TempDir::new("all");
+        let host = FakeHost::new();
+        host.set_config("path", "events.ndjson");
+        let mut p = load(&host, &dir);
+        assert_eq!(p.subscribed_events(), ffi::SLIPSTREAM_MASK_ALL);
+        for ev in &events()[..4] {
+            p.broadcast(ev).unwrap();
+        }
+        // Buffered until the Block event...
+        let file = dir.0.join("events.ndjson");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "");
+        p.broadcast(&events()[4]).unwrap();
+        // ...which flushes the whole block.
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), EXPECTED);
+        // Batches write the same lines; unload flushes without a Block.
+        p.broadcast_batch(&events()[..4]).unwrap();
+        p.unload();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            text,
+            format!("{EXPECTED}{}", EXPECTED.lines().take(4).map(|l| format!("{l}\n")).collect::<String>())
+        );
+        assert!(host.logged(host::Level::Info, "logging MappingUpdate, MappingRemoval, StakingReward, Block to"));
+    }
+
+    #[test]
+    fn events_selects_kinds_and_reload_appends() {
+        let dir = TempDir::new("filter");
+        let host = FakeHost::new();
+        host.set_config("path", "out/log.ndjson").set_config("events", r#"["block", "mapping_removal"]"#);
+        std::fs::create_dir(dir.0.join("out")).unwrap();
+        for round in 1..=2 {
+            let mut p = load(&host, &dir);
+            assert_eq!(
+                p.subscribed_events(),
+                BroadcastEventKind::Block.mask() | BroadcastEventKind::MappingRemoval.mask()
+            );
+            p.broadcast_batch(&events()).unwrap();
+            p.unload();
+            let text = std::fs::read_to_string(dir.0.join("out/log.ndjson")).unwrap();
+            let want: String =
+                EXPECTED.lines().skip(1).filter(|l| !l.contains("Staking")).map(|l| format!("{l}\n")).collect();
+            assert_eq!(text, want.repeat(round));
+        }
+        // A single unquoted name works too.
+        assert_eq!(parse_kinds("StakingReward").unwrap(), vec![BroadcastEventKind::StakingReward]);
+        assert_eq!(parse_kinds("[]").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn config_errors_fail_the_load() {
+        let dir = TempDir::new("errors");
+        let cfg = dir.0.join("c.json5");
+        let cfg = cfg.to_str().unwrap();
+
+        let host = FakeHost::new();
+        let mut p = TestPlugin::from_create_fn(_create_plugin, &host).unwrap();
+        assert!(p.load(cfg, false).unwrap_err().contains("`path`"));
+
+        let host = FakeHost::new();
+        host.set_config("path", "x.ndjson").set_config("events", r#"["Block","Blocks"]"#);
+        let mut p = TestPlugin::from_create_fn(_create_plugin, &host).unwrap();
+        assert!(p.load(cfg, false).unwrap_err().contains("unknown event kind \"Blocks\""));
+
+        let host = FakeHost::new();
+        host.set_config("path", "x.ndjson").set_config("events", r#"["Block""#);
+        let mut p = TestPlugin::from_create_fn(_create_plugin, &host).unwrap();
+        assert!(p.load(cfg, false).unwrap_err().starts_with("config key `events`: invalid JSON list"));
+
+        let host = FakeHost::new();
+        host.set_config("path", "no/such/dir/x.ndjson");
+        let mut p = TestPlugin::from_create_fn(_create_plugin, &host).unwrap();
+        let err = p.load(cfg, false).unwrap_err();
+        assert!(err.starts_with("cannot open ") && err.contains("no/such/dir/x.ndjson: "), "{err}");
+    }
+
+    #[test]
+    fn paths_resolve_from_the_config_directory() {
+        assert_eq!(resolve("/etc/slip/a.json5", "e.ndjson"), PathBuf::from("/etc/slip/e.ndjson"));
+        assert_eq!(resolve("/etc/slip/a.json5", "/var/e.ndjson"), PathBuf::from("/var/e.ndjson"));
+        assert_eq!(resolve("a.json5", "e.ndjson"), PathBuf::from("e.ndjson"));
+    }
+}

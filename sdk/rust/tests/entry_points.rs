@@ -1,0 +1,331 @@
+//! Drives a plugin through the C entry points `declare_plugin!` exports, in-process, with a
+//! fake host: every callback, panics at each of them, error messages and their truncation,
+//! batches, unknown kinds, subscriptions, logging and config.
+
+use slipstream_plugin::testing::{FakeHost, TestPlugin};
+use slipstream_plugin::{
+    bail, declare_plugin, ffi, host, host::Level, BroadcastEvent, BroadcastEventKind, Context, Result, SlipstreamPlugin,
+};
+use std::sync::{Arc, Mutex};
+
+/// A plugin whose behaviour the config chooses:
+/// - `events`: comma-separated kind names (default: all);
+/// - `panic_in`: `on_load` | `on_broadcast` | `on_unload` | `subscribed_events` | `drop`;
+/// - `fail_in`: `on_load` | `on_broadcast` (return an error instead);
+/// - `message`: the panic/error message (default "boom");
+/// - `only_height`: panic/fail only for events of this height.
+#[derive(Debug, Default)]
+struct Recorder {
+    seen: Arc<Mutex<Vec<String>>>,
+    subs: Vec<BroadcastEventKind>,
+    panic_in: String,
+    fail_in: String,
+    message: String,
+    only_height: Option<u32>,
+    load_info: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    fn with_log(seen: Arc<Mutex<Vec<String>>>) -> Recorder {
+        let mut r = Recorder::default();
+        r.seen = seen;
+        r
+    }
+
+    fn hits(&self, height: u32) -> bool {
+        self.only_height.is_none_or(|h| h == height)
+    }
+}
+
+impl SlipstreamPlugin for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    fn on_load(&mut self, config_file: &str, is_reload: bool) -> Result<()> {
+        self.load_info.lock().unwrap().push(format!("{config_file} reload={is_reload}"));
+        self.subs = match host::config("events") {
+            Some(list) => list
+                .split(',')
+                .map(|n| BroadcastEventKind::parse(n.trim()).with_context(|| format!("unknown kind {n}")))
+                .collect::<Result<_>>()?,
+            None => BroadcastEventKind::ALL.to_vec(),
+        };
+        self.panic_in = host::config("panic_in").unwrap_or_default();
+        self.fail_in = host::config("fail_in").unwrap_or_default();
+        self.message = host::config("message").unwrap_or_else(|| "boom".into());
+        self.only_height = host::config("only_height").map(|h| h.parse()).transpose()?;
+        host::log(Level::Info, &format!("loaded {config_file}"));
+        if self.panic_in == "on_load" {
+            panic!("{}", self.message);
+        }
+        if self.fail_in == "on_load" {
+            let io = std::io::Error::other(self.message.clone());
+            return Err(io).context("cannot open the database");
+        }
+        Ok(())
+    }
+
+    fn on_unload(&mut self) {
+        host::log(Level::Debug, "unloading");
+        if self.panic_in == "on_unload" {
+            panic!("{}", self.message);
+        }
+    }
+
+    fn subscribed_events(&self) -> &[BroadcastEventKind] {
+        if self.panic_in == "subscribed_events" {
+            panic!("{}", self.message);
+        }
+        &self.subs
+    }
+
+    fn on_broadcast(&self, event: BroadcastEvent<'_>) -> Result<()> {
+        self.seen.lock().unwrap().push(format!("{event:?}"));
+        let h = event.block_height();
+        if self.panic_in == "on_broadcast" && self.hits(h) {
+            panic!("{} at height {h}", self.message);
+        }
+        if self.fail_in == "on_broadcast" && self.hits(h) {
+            bail!("{} at height {h}", self.message);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        host::log(Level::Trace, "dropped");
+        if self.panic_in == "drop" && !std::thread::panicking() {
+            panic!("{}", self.message);
+        }
+    }
+}
+
+declare_plugin!(Recorder::default());
+
+fn events() -> Vec<BroadcastEvent<'static>> {
+    vec![
+        BroadcastEvent::MappingUpdate {
+            program_id: b"credits.aleo",
+            mapping_name: b"account",
+            key: &[1, 2, 3],
+            value: &[0, 0, 0, 0, 0, 0, 0, 9],
+            block_height: 10,
+        },
+        BroadcastEvent::MappingRemoval {
+            program_id: b"credits.aleo",
+            mapping_name: b"account",
+            key: Some(&[1, 2, 3]),
+            block_height: 10,
+        },
+        BroadcastEvent::MappingRemoval { program_id: b"p.aleo", mapping_name: b"m", key: None, block_height: 11 },
+        BroadcastEvent::StakingReward {
+            staker: b"aleo1staker",
+            validator: b"aleo1validator",
+            reward: 17,
+            new_stake: 10_000_017,
+            block_height: 11,
+        },
+        BroadcastEvent::Block { block: &[0xde, 0xad, 0xbe, 0xef], block_height: 11 },
+    ]
+}
+
+fn debug_all(evs: &[BroadcastEvent<'_>]) -> Vec<String> {
+    evs.iter().map(|e| format!("{e:?}")).collect()
+}
+
+#[test]
+fn exported_entry_points_and_vtable() {
+    assert_eq!(slipstream_abi_version(), ffi::SLIPSTREAM_ABI_VERSION);
+    let p = _create_plugin();
+    assert!(!p.is_null());
+    let vt = unsafe { &*(*p).vtable };
+    assert_eq!(vt.struct_size as usize, std::mem::size_of::<ffi::SlipstreamPluginVtable>());
+    assert_eq!((vt.abi_major, vt.abi_minor), (1, 0));
+    assert!(vt.name.is_some() && vt.destroy.is_some() && vt.on_load.is_some() && vt.on_unload.is_some());
+    assert!(vt.subscribed_events.is_some() && vt.on_broadcast.is_some() && vt.on_broadcast_batch.is_some());
+    unsafe { (vt.destroy.unwrap())(p) };
+
+    let host = FakeHost::new();
+    let mut p = TestPlugin::from_create_fn(_create_plugin, &host).unwrap();
+    assert_eq!(p.name(), "recorder");
+    p.load("/etc/slipstream/recorder.json", false).unwrap();
+    assert_eq!(p.subscribed_events(), ffi::SLIPSTREAM_MASK_ALL);
+    for ev in events() {
+        p.broadcast(&ev).unwrap();
+    }
+    p.broadcast_batch(&events()).unwrap();
+    p.unload();
+    assert!(host.logged(Level::Info, "loaded /etc/slipstream/recorder.json"));
+    assert!(host.logged(Level::Debug, "unloading"));
+    assert!(host.logged(Level::Trace, "dropped"));
+}
+
+#[test]
+fn events_arrive_intact_singly_and_in_batches() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let host = FakeHost::new();
+    let mut p = TestPlugin::new(Recorder::with_log(seen.clone()), &host);
+    p.load("/c.json", true).unwrap();
+    for ev in events() {
+        p.broadcast(&ev).unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), debug_all(&events()));
+    seen.lock().unwrap().clear();
+    p.broadcast_batch(&events()).unwrap();
+    assert_eq!(*seen.lock().unwrap(), debug_all(&events()));
+}
+
+#[test]
+fn on_load_gets_path_reload_flag_and_config() {
+    let info = Arc::new(Mutex::new(Vec::new()));
+    let host = FakeHost::new();
+    host.set_config("events", "Block, mapping_update");
+    let mut r = Recorder::default();
+    r.load_info = info.clone();
+    let mut p = TestPlugin::new(r, &host);
+    p.load("/x/y.json", true).unwrap();
+    assert_eq!(*info.lock().unwrap(), vec!["/x/y.json reload=true".to_string()]);
+    assert_eq!(
+        p.subscribed_events(),
+        ffi::slipstream_mask(ffi::SLIPSTREAM_EVENT_BLOCK) | ffi::slipstream_mask(ffi::SLIPSTREAM_EVENT_MAPPING_UPDATE)
+    );
+    // Outside on_load, config is unavailable.
+    assert_eq!(host::config("events"), None);
+    assert_eq!(host::config_json(), None);
+}
+
+#[test]
+fn unsubscribed_and_unknown_kinds_are_skipped() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let host = FakeHost::new();
+    host.set_config("events", "Block");
+    let mut p = TestPlugin::new(Recorder::with_log(seen.clone()), &host);
+    p.load("/c.json", false).unwrap();
+    assert_eq!(p.subscribed_events(), ffi::slipstream_mask(ffi::SLIPSTREAM_EVENT_BLOCK));
+    for ev in events() {
+        p.broadcast(&ev).unwrap();
+    }
+    let mut raw = events()[4].to_raw();
+    raw.kind = 99; // a kind from a newer ABI minor
+    p.broadcast_raw(&raw).unwrap();
+    assert_eq!(*seen.lock().unwrap(), debug_all(&events()[4..]));
+}
+
+#[test]
+fn panic_in_on_broadcast_is_an_error_with_the_message_and_delivery_goes_on() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let host = FakeHost::new();
+    host.set_config("panic_in", "on_broadcast").set_config("only_height", "10");
+    let mut p = TestPlugin::new(Recorder::with_log(seen.clone()), &host);
+    p.load("/c.json", false).unwrap();
+    let evs = events();
+    let err = p.broadcast(&evs[0]).unwrap_err();
+    assert!(err.starts_with("panic in on_broadcast: boom at height 10"), "{err}");
+    assert!(err.contains("entry_points.rs:"), "location missing: {err}");
+    // The instance still works after the panic.
+    p.broadcast(&evs[4]).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 2);
+
+    // In a batch: every event is still delivered, one error is reported for the batch.
+    seen.lock().unwrap().clear();
+    let err = p.broadcast_batch(&evs).unwrap_err();
+    assert!(err.starts_with("panic in on_broadcast: boom at height 10"), "{err}");
+    assert!(err.ends_with("(and 1 more failed events in this batch of 5)"), "{err}");
+    assert_eq!(*seen.lock().unwrap(), debug_all(&evs));
+}
+
+#[test]
+fn errors_carry_their_chain() {
+    let host = FakeHost::new();
+    host.set_config("fail_in", "on_load").set_config("message", "disk full");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    assert_eq!(p.load("/c.json", false).unwrap_err(), "cannot open the database: disk full");
+
+    let host = FakeHost::new();
+    host.set_config("fail_in", "on_broadcast");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    p.load("/c.json", false).unwrap();
+    assert_eq!(p.broadcast(&events()[3]).unwrap_err(), "boom at height 11");
+}
+
+#[test]
+fn panic_in_on_load_fails_the_load() {
+    let host = FakeHost::new();
+    host.set_config("panic_in", "on_load").set_config("message", "bad config");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    let err = p.load("/c.json", false).unwrap_err();
+    assert!(err.starts_with("panic in on_load: bad config (at "), "{err}");
+    // Dropping `p` now only destroys (no on_unload), as the host does after a failed load.
+}
+
+#[test]
+fn panics_without_an_error_return_are_logged() {
+    for (at, expect) in [
+        ("on_unload", "panic in on_unload: boom"),
+        ("drop", "panic in destroy: boom"),
+        ("subscribed_events", "panic in subscribed_events: boom"),
+    ] {
+        let host = FakeHost::new();
+        host.set_config("panic_in", at);
+        let mut p = TestPlugin::new(Recorder::default(), &host);
+        p.load("/c.json", false).unwrap();
+        if at == "subscribed_events" {
+            assert_eq!(p.subscribed_events(), 0);
+        }
+        p.unload();
+        assert!(host.logged(Level::Error, expect), "{at}: {:?}", host.logs());
+    }
+}
+
+#[test]
+fn error_messages_are_truncated_on_utf8_boundaries() {
+    let msg = "ошибка-€-😀"; // 2-, 3- and 4-byte characters
+    for cap in 1..=40 {
+        let host = FakeHost::new();
+        host.set_config("fail_in", "on_broadcast").set_config("message", msg);
+        let mut p = TestPlugin::new(Recorder::default(), &host);
+        p.load("/c.json", false).unwrap();
+        p.set_error_capacity(cap);
+        // The harness checks: NUL within cap, nothing written past cap, valid UTF-8.
+        let err = p.broadcast(&events()[4]).unwrap_err();
+        let full = format!("{msg} at height 11");
+        assert!(full.starts_with(&err), "cap {cap}: {err:?}");
+        assert!(err.len() < cap);
+        assert!(err.len() + 4 > cap.min(full.len() + 1) - 1, "cap {cap}: cut too short: {err:?}");
+    }
+}
+
+#[test]
+fn host_handle_logs_from_threads_and_goes_quiet_after_destroy() {
+    #[derive(Debug, Default)]
+    struct Threaded {
+        handle: Arc<Mutex<Option<host::Host>>>,
+    }
+    impl SlipstreamPlugin for Threaded {
+        fn name(&self) -> &str {
+            "threaded"
+        }
+        fn on_load(&mut self, _: &str, _: bool) -> Result<()> {
+            let h = host::current().expect("a host during on_load");
+            let t = h.clone();
+            std::thread::spawn(move || t.log(Level::Warn, "from a plugin thread")).join().unwrap();
+            *self.handle.lock().unwrap() = Some(h);
+            Ok(())
+        }
+    }
+    let handle = Arc::new(Mutex::new(None));
+    let host = FakeHost::new();
+    let mut p = TestPlugin::new(Threaded { handle: handle.clone() }, &host);
+    p.load("/c.json", false).unwrap();
+    assert!(host.logged(Level::Warn, "from a plugin thread"));
+    // Keep the handle past destroy (what a leaked thread would do): it must become a no-op.
+    let h = handle.lock().unwrap().clone().unwrap();
+    assert!(h.is_valid());
+    p.unload();
+    let before = host.logs().len();
+    assert!(!h.is_valid());
+    h.log(Level::Error, "after destroy");
+    assert_eq!(host.logs().len(), before);
+}
