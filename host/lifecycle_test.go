@@ -314,9 +314,9 @@ func TestHammer(t *testing.T) {
 			}
 		}()
 	}
-	iterations := 200
+	iterations := 1000
 	if testing.Short() {
-		iterations = 50
+		iterations = 100
 	}
 	for i := 0; i < iterations; i++ {
 		if _, err := m.LoadPlugin(cfg); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +41,34 @@ func TestSampleChains(t *testing.T) {
 	}
 	if _, err := r.Next(); err == io.EOF {
 		t.Fatal("reading went on after the error")
+	}
+}
+
+// TestFormatDocExample checks that the example lines of FORMAT.md are valid blocks.
+func TestFormatDocExample(t *testing.T) {
+	doc, err := os.ReadFile("FORMAT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	start := strings.Index(s, "```ndjson\n")
+	end := strings.Index(s[start+10:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no ndjson example in FORMAT.md")
+	}
+	blocks, err := readAll(t, "FORMAT.md", s[start+10:start+10+end])
+	if err != nil || len(blocks) != 2 || !blocks[1].Aborted {
+		t.Fatalf("example: %d blocks, %v", len(blocks), err)
+	}
+	// The example is in canonical form.
+	var b strings.Builder
+	w := NewWriter(&b)
+	for _, bl := range blocks {
+		if err := w.Write(bl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.String() != s[start+10:start+10+end] {
+		t.Errorf("the example is not canonical; canonical:\n%s", b.String())
 	}
 }
