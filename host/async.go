@@ -7,6 +7,9 @@ import (
 	"github.com/slipstream-go/slipstream/abi"
 )
 
+// maxRound bounds the events an async worker hands to the plugin in one round.
+const maxRound = 4096
+
 // asyncQueue is the bounded event queue and worker of a plugin with delivery "async".
 //
 // Broadcast copies the events the plugin subscribed to into a batch that owns its bytes
@@ -132,8 +135,15 @@ func (q *asyncQueue) run(s *slot) {
 			q.mu.Unlock()
 			return
 		}
-		batches := q.batches
-		q.batches = nil
+		// Take queued batches up to maxRound events (at least one batch): a slow plugin gets
+		// larger batches, yet a drain timeout can still stop it between rounds.
+		n, taken := 0, 0
+		for taken < len(q.batches) && (taken == 0 || n+len(q.batches[taken]) <= maxRound) {
+			n += len(q.batches[taken])
+			taken++
+		}
+		batches := q.batches[:taken:taken]
+		q.batches = q.batches[taken:]
 		q.mu.Unlock()
 
 		evs = evs[:0]
@@ -175,6 +185,7 @@ func (q *asyncQueue) stop(s *slot) {
 	q.mu.Lock()
 	q.discard = true
 	q.mu.Unlock()
+	s.abandon.Store(true) // per-event delivery stops after the call in progress
 	<-q.done
 	left := q.depth()
 	s.stats.dropped.Add(uint64(left))

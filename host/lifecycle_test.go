@@ -258,6 +258,45 @@ func TestAsyncDelivery(t *testing.T) {
 	})
 }
 
+// TestSyncIsSlowedBySlowPlugin is the counterpart of drop_does_not_block: with sync
+// delivery a slow plugin is on the finalization path (each broadcast waits for it).
+func TestSyncIsSlowedBySlowPlugin(t *testing.T) {
+	cfg, _ := recorderSetup(t, "recorder", "sleep_us: 5000")
+	m := host.NewManager()
+	defer m.Unload()
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		m.Broadcast(evBlock)
+	}
+	if d := time.Since(start); d < 20*5*time.Millisecond {
+		t.Errorf("20 sync broadcasts to a 5ms/event plugin took only %v", d)
+	}
+}
+
+func TestAsyncDrainTimeout(t *testing.T) {
+	cfg, out := recorderSetup(t, "recorder", "delivery: 'async', sleep_us: 50000, drain_timeout: '100ms'")
+	var logs syncBuffer
+	m := host.NewManager(host.WithLogger(testLogger(&logs)))
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		m.Broadcast(evBlock)
+	}
+	m.Unload()
+	got := lines(t, out)
+	delivered := len(only(got, "ev "))
+	if delivered == 40 || !slices.Equal(got[len(got)-3:], []string{"unload", "destroy", "fini"}) {
+		t.Errorf("delivered %d of 40 with a 100ms drain timeout at 50ms/event; tail %v", delivered, got[len(got)-3:])
+	}
+	if !strings.Contains(logs.String(), "not drained in time") || !strings.Contains(logs.String(), `"events_left":`) {
+		t.Errorf("drain timeout not logged with the events left: %s", logs.String())
+	}
+}
+
 func TestInsecureAndHash(t *testing.T) {
 	dir := t.TempDir()
 	lib := copyLib(t, recorder(t, "recorder"), dir, "librec.so")

@@ -68,6 +68,7 @@ type slot struct {
 
 	disabled atomic.Bool
 	halted   atomic.Bool
+	abandon  atomic.Bool // async drain timed out: stop delivering (counted as dropped)
 	stats    counters
 	warnMu   sync.Mutex
 	warnAt   time.Time
@@ -152,6 +153,10 @@ func (s *slot) deliverNative(a *abi.Arena, present abi.EventMask) error {
 	}
 	var halt error
 	for i := 0; i < count; i++ {
+		if s.abandon.Load() {
+			s.stats.dropped.Add(uint64(count - i))
+			break
+		}
 		rc := s.callNative(n.vt.OnBroadcast, ptr+uintptr(i)*abi.SizeofEvent, a.ErrorArg())
 		if rc != 0 {
 			if err := s.failed("on_broadcast", rc, a.ErrorMessage(), nil); err != nil && halt == nil {
@@ -183,6 +188,10 @@ func (s *slot) deliverGo(evs []abi.Event) error {
 	var halt error
 	for i := range evs {
 		if !s.mask.Has(evs[i].Kind) {
+			continue
+		}
+		if s.abandon.Load() {
+			s.stats.dropped.Add(1)
 			continue
 		}
 		s.stats.calls.Add(1)

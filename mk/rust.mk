@@ -16,7 +16,8 @@ RUST_CARGO_FLAGS ?= --offline --locked
 RUST_SDK_DIR     := sdk/rust
 RUST_EXAMPLE_DIR := plugins/example_rust
 RUST_PANICKY_DIR := sdk/rust/testplugins/panicky
-RUST_CRATE_DIRS  := $(RUST_SDK_DIR) $(RUST_EXAMPLE_DIR) $(RUST_PANICKY_DIR)
+RUST_SUMMER_DIR  := sdk/rust/testplugins/summer
+RUST_CRATE_DIRS  := $(RUST_SDK_DIR) $(RUST_EXAMPLE_DIR) $(RUST_PANICKY_DIR) $(RUST_SUMMER_DIR)
 
 # Shared-library naming of cargo's cdylib output on this OS.
 ifeq ($(OS),Windows_NT)
@@ -31,7 +32,7 @@ RUST_LIB_EXT    := .so
 endif
 
 # Library (crate lib) names of the plugins and the files they become.
-RUST_PLUGIN_LIBS  := slipstream_example_rust slipstream_test_panicky
+RUST_PLUGIN_LIBS  := slipstream_example_rust slipstream_test_panicky slipstream_test_summer
 RUST_PLUGIN_FILES := $(foreach l,$(RUST_PLUGIN_LIBS),$(RUST_LIB_PREFIX)$(l)$(RUST_LIB_EXT))
 RUST_PLUGIN_OUTS  := $(addprefix $(RUST_PLUGIN_DIR)/,$(RUST_PLUGIN_FILES))
 RUST_EXAMPLE_SO   := $(RUST_PLUGIN_DIR)/$(RUST_LIB_PREFIX)slipstream_example_rust$(RUST_LIB_EXT)
@@ -46,6 +47,7 @@ RUST_ENV := CARGO_TARGET_DIR="$(RUST_TARGET_DIR)"
 plugins-rust:
 	$(RUST_ENV) $(RUST_CARGO) build --release $(RUST_CARGO_FLAGS) --manifest-path $(RUST_EXAMPLE_DIR)/Cargo.toml
 	$(RUST_ENV) $(RUST_CARGO) build --release $(RUST_CARGO_FLAGS) --manifest-path $(RUST_PANICKY_DIR)/Cargo.toml
+	$(RUST_ENV) $(RUST_CARGO) build --release $(RUST_CARGO_FLAGS) --manifest-path $(RUST_SUMMER_DIR)/Cargo.toml
 	mkdir -p "$(RUST_PLUGIN_DIR)"
 	for f in $(RUST_PLUGIN_FILES); do install -m 0755 "$(RUST_TARGET_DIR)/release/$$f" "$(RUST_PLUGIN_DIR)/$$f" || exit 1; done
 
