@@ -206,6 +206,9 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 			return nil, fail(cfg.Name, fmt.Errorf("%w: a plugin named %q is loaded (set another name in the config)", ErrAlreadyLoaded, cfg.Name))
 		}
 	}
+	if err := checkLibraryFile(real); err != nil {
+		return nil, fail(cfg.Name, err)
+	}
 	openPath, release, err := checkFiles(cfg, real)
 	if err != nil {
 		return nil, fail(cfg.Name, err)

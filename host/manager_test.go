@@ -181,6 +181,11 @@ func TestLoadFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	notELF := writeConfig(t, dir, "libjunk.so", "this is not a shared library")
 	os.Chmod(notELF, 0o755)
+	whole, err := os.ReadFile(recorder(t, "recorder"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "libtruncated.so"), whole[:len(whole)/3], 0o755)
 	tests := []struct {
 		name, text string
 		want       error
@@ -191,6 +196,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{"no_libpath", "{ name: 'x' }", host.ErrNoLibpath},
 		{"missing_library", "{ libpath: 'nothere.so' }", host.ErrLibraryLoad},
 		{"not_elf", "{ libpath: 'libjunk.so' }", host.ErrLibraryLoad},
+		{"truncated_elf", "{ libpath: 'libtruncated.so' }", host.ErrLibraryLoad},
 		{"bad_policy", "{ libpath: 'libjunk.so', error_policy: 'explode' }", host.ErrConfigInvalid},
 		{"bad_capacity", "{ libpath: 'libjunk.so', queue_capacity: -1 }", host.ErrConfigInvalid},
 		{"bad_sha", "{ libpath: 'libjunk.so', sha256: 'abc' }", host.ErrConfigInvalid},
