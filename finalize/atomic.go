@@ -182,6 +182,7 @@ func (s *Store) AbortAtomic() error {
 	if !s.inAtomic {
 		return fmt.Errorf("finalize: abort_atomic: %w", ErrNotInAtomic)
 	}
+	s.stats.abortedBatches.Add(1)
 	s.held.truncate(heldMark{})
 	err := s.undoTo(0, 0)
 	s.releaseHeldLocked()
@@ -210,6 +211,7 @@ func (s *Store) FinishAtomic() error {
 	var err error
 	if evs := h.ordered(); len(evs) > 0 && s.enabled.Load() {
 		if sk := s.sink.Load(); sk != nil {
+			s.stats.eventsProduced.Add(uint64(len(evs)))
 			if berr := sk.b.BroadcastBatch(evs); berr != nil {
 				err = fmt.Errorf("finalize: finish_atomic: %w: %w", ErrDelivery, berr)
 			}
@@ -238,8 +240,10 @@ func (s *Store) FinishAtomic() error {
 // It fails with [ErrAtomicInProgress] if a batch is already in progress (fn is not run).
 //
 // Inside fn, call the write operations, [Store.AtomicCheckpoint]/[Store.AtomicRewind] as the
-// block's transactions require, then [Store.NotifyStakingRewards] and [Store.NotifyBlock];
-// do not call StartAtomic, FinishAtomic or AbortAtomic.
+// block's transactions require, then [Store.NotifyStakingRewards]; do not call StartAtomic,
+// FinishAtomic or AbortAtomic. [Store.NotifyBlock] goes either after Finalize returned nil
+// (delivered at once, the usual place) or inside fn (held with the block's other events and
+// dropped if the block aborts): both deliver it after the block's mapping and staking events.
 func (s *Store) Finalize(height uint32, mode Mode, fn func() error) error {
 	s.mu.Lock()
 	if s.inAtomic {
@@ -274,5 +278,6 @@ func (s *Store) Finalize(height uint32, mode Mode, fn func() error) error {
 		return nil
 	}
 	committed = true
+	s.stats.blocksFinalized.Add(1)
 	return s.FinishAtomic()
 }

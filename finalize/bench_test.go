@@ -1,10 +1,14 @@
 package finalize
 
 import (
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
 // Benchmarks of the cost the store adds to a node's finalization (issue 3, item 5).
@@ -34,14 +38,21 @@ func newGoSubscriberManager(b *testing.B) *host.Manager {
 	return m
 }
 
-// newCSubscriberManager returns a manager with the C no-op test plugin loaded (subscribed
-// to every kind), or skips the benchmark.
-//
-// TODO(lead): build the C no-op plugin (the test plugin of the host package) and load it
-// here with m.LoadPlugin(config); it stays skipped until then.
+// newCSubscriberManager returns a manager with the C no-op test plugin
+// (testdata/plugins/noop.c, subscribed to every kind, on_broadcast only) loaded through a
+// config file; it is unloaded when the benchmark ends.
 func newCSubscriberManager(b *testing.B) *host.Manager {
-	b.Skip("the C no-op subscriber plugin is not available to package finalize yet: extend newCSubscriberManager")
-	return nil
+	lib := ctest.Plugin(b, "noop", "testdata/plugins/noop.c")
+	cfg := filepath.Join(b.TempDir(), "noop.json5")
+	if err := os.WriteFile(cfg, []byte("{ libpath: "+strconv.Quote(lib)+" }\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	m := host.NewManager()
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Unload)
+	return m
 }
 
 func BenchmarkUpdateKeyValue(b *testing.B) {

@@ -101,6 +101,7 @@ func (s *Store) mappingSink(kind abi.EventKind) broadcaster {
 // deliver hands one event made of the caller's borrowed slices to the manager, right after
 // the write (no lock held). The manager copies what it keeps.
 func (s *Store) deliver(op string, b broadcaster, ev abi.Event) error {
+	s.stats.eventsProduced.Add(1)
 	if err := b.Broadcast(ev); err != nil {
 		return fmt.Errorf("finalize: %s: %w: %w", op, ErrDelivery, err)
 	}
@@ -108,6 +109,7 @@ func (s *Store) deliver(op string, b broadcaster, ev abi.Event) error {
 }
 
 func (s *Store) deliverBatch(op string, b broadcaster, evs []abi.Event) error {
+	s.stats.eventsProduced.Add(uint64(len(evs)))
 	if err := b.BroadcastBatch(evs); err != nil {
 		return fmt.Errorf("finalize: %s: %w: %w", op, ErrDelivery, err)
 	}

@@ -98,6 +98,8 @@ type Store struct {
 	checkpoints []checkpoint
 	held        *heldEvents // events held for FinishAtomic; nil until the batch holds one
 	spare       *heldEvents // a delivered batch's buffers, reused by the next
+
+	stats storeStats // Stats (stats.go)
 }
 
 // NewStore returns an empty store, in-memory unless [WithStorage] says otherwise, in mode
@@ -306,25 +308,29 @@ func removalEvent(height uint32, program, mapping, key []byte, hasKey bool) abi.
 
 // ReplaceMapping replaces all entries of a mapping with entries (a later duplicate key
 // wins). It fails with [ErrMappingNotFound] if the mapping is not initialized.
-// Canonical: one MappingUpdate event per element of entries, in order (as in snarkVM, the
-// keys that disappear get no removal event).
+//
+// Canonical: a keyless MappingRemoval (the old contents are gone), then one MappingUpdate
+// per element of entries, in order. snarkVM sends only the updates, which leaves a
+// plugin that keeps history unable to tell that the keys missing from entries were
+// removed; the removal makes "replace" mean what it does to the state.
 func (s *Store) ReplaceMapping(program, mapping []byte, entries []Entry) error {
 	const op = "replace_mapping"
-	b, err := func() (broadcaster, error) {
+	var upd, rem broadcaster
+	err := func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		ok, err := s.storage.ContainsMapping(program, mapping)
 		if err != nil {
-			return nil, storageErr(op, program, mapping, err)
+			return storageErr(op, program, mapping, err)
 		}
 		if !ok {
-			return nil, opErr(op, program, mapping, nil, ErrMappingNotFound)
+			return opErr(op, program, mapping, nil, ErrMappingNotFound)
 		}
 		if err := s.dropMappingLocked(op, program, mapping); err != nil {
-			return nil, err
+			return err
 		}
 		if err := s.storage.CreateMapping(program, mapping); err != nil {
-			return nil, storageErr(op, program, mapping, err)
+			return storageErr(op, program, mapping, err)
 		}
 		if s.inAtomic {
 			// Undoing the re-creation drops the mapping with every new entry, so the puts
@@ -333,34 +339,49 @@ func (s *Store) ReplaceMapping(program, mapping []byte, entries []Entry) error {
 		}
 		for _, e := range entries {
 			if err := s.storage.Put(program, mapping, e.Key, e.Value); err != nil {
-				return nil, storageErr(op, program, mapping, err)
+				return storageErr(op, program, mapping, err)
 			}
 		}
-		b := s.mappingSink(abi.MappingUpdate)
-		if b != nil && s.inAtomic {
+		upd, rem = s.mappingSink(abi.MappingUpdate), s.mappingSink(abi.MappingRemoval)
+		if (upd != nil || rem != nil) && s.inAtomic {
 			h := s.height.Load()
-			for _, e := range entries {
-				s.hold(phaseMapping, abi.Event{
-					Kind: abi.MappingUpdate, BlockHeight: h,
-					ProgramID: program, MappingName: mapping, Key: e.Key, HasKey: true, Value: e.Value,
-				})
+			if rem != nil {
+				s.hold(phaseMapping, removalEvent(h, program, mapping, nil, false))
 			}
-			return nil, nil
+			if upd != nil {
+				for _, e := range entries {
+					s.hold(phaseMapping, updateEvent(h, program, mapping, e.Key, e.Value))
+				}
+			}
+			upd, rem = nil, nil
 		}
-		return b, nil
+		return nil
 	}()
-	if b == nil || err != nil || len(entries) == 0 {
+	if err != nil || (upd == nil && rem == nil) {
 		return err
 	}
 	h := s.height.Load()
-	evs := make([]abi.Event, len(entries))
-	for i, e := range entries {
-		evs[i] = abi.Event{
-			Kind: abi.MappingUpdate, BlockHeight: h,
-			ProgramID: program, MappingName: mapping, Key: e.Key, HasKey: true, Value: e.Value,
+	evs := make([]abi.Event, 0, len(entries)+1)
+	b := upd
+	if rem != nil {
+		evs, b = append(evs, removalEvent(h, program, mapping, nil, false)), rem
+	}
+	if upd != nil {
+		for _, e := range entries {
+			evs = append(evs, updateEvent(h, program, mapping, e.Key, e.Value))
 		}
 	}
+	if len(evs) == 0 {
+		return nil
+	}
 	return s.deliverBatch(op, b, evs)
+}
+
+func updateEvent(height uint32, program, mapping, key, value []byte) abi.Event {
+	return abi.Event{
+		Kind: abi.MappingUpdate, BlockHeight: height,
+		ProgramID: program, MappingName: mapping, Key: key, Value: value,
+	}
 }
 
 // dropMappingLocked drops an existing mapping, recording its entries for the undo log
