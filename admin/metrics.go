@@ -1,0 +1,145 @@
+package admin
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipstream-go/slipstream/host"
+)
+
+// Metric names, all prefixed slipstream_.
+const (
+	MetricPluginEvents          = "slipstream_plugin_events_total"
+	MetricPluginCalls           = "slipstream_plugin_calls_total"
+	MetricPluginErrors          = "slipstream_plugin_errors_total"
+	MetricPluginDropped         = "slipstream_plugin_dropped_total"
+	MetricPluginQueueDepth      = "slipstream_plugin_queue_depth"
+	MetricPluginCallbackSeconds = "slipstream_plugin_callback_duration_seconds"
+	MetricPluginLoaded          = "slipstream_plugin_loaded"
+	MetricPluginDisabled        = "slipstream_plugin_disabled"
+	MetricPluginFailed          = "slipstream_plugin_failed"
+	MetricStoreBlocksFinalized  = "slipstream_store_blocks_finalized_total"
+	MetricStoreEventsProduced   = "slipstream_store_events_produced_total"
+	MetricStoreAbortedBatches   = "slipstream_store_aborted_batches_total"
+)
+
+// latencyBuckets is the number of buckets of host.LatencySnapshot; the last one has no
+// upper bound and becomes the histogram's +Inf bucket.
+const latencyBuckets = len(host.LatencySnapshot{}.Buckets)
+
+// collector reads the manager's and the store's counters at scrape time: the delivery path
+// does no work for metrics beyond the counters the host keeps anyway.
+type collector struct {
+	m     *host.Manager
+	store StatsSource
+
+	events, calls, errors, dropped, queueDepth, latency, loaded, disabled, failed *prometheus.Desc
+	blocks, produced, aborted                                                     *prometheus.Desc
+
+	bounds []float64 // upper bounds of the finite latency buckets, in seconds
+}
+
+// NewCollector returns a Prometheus collector of the plugins of m and of store's counters
+// (store may be nil). Per plugin (label plugin):
+//
+//	slipstream_plugin_events_total{plugin,kind}         counter: events delivered, per subscribed kind
+//	slipstream_plugin_calls_total                       counter: callback invocations (a batch is one)
+//	slipstream_plugin_errors_total                      counter: failed callbacks
+//	slipstream_plugin_dropped_total                     counter: events dropped (async queue full, on_full drop)
+//	slipstream_plugin_queue_depth                       gauge: events waiting in the async queue
+//	slipstream_plugin_callback_duration_seconds         histogram: callback durations (a sample of the calls;
+//	                                                    power-of-two buckets from 64ns; a bucket counts calls shorter than its bound)
+//	slipstream_plugin_loaded                            gauge: 1 (the plugin is loaded)
+//	slipstream_plugin_disabled                          gauge: 1 while disabled by error_policy disable
+//	slipstream_plugin_failed                            gauge: 1 once failed with error_policy halt
+//
+// and, with a store:
+//
+//	slipstream_store_blocks_finalized_total             counter
+//	slipstream_store_events_produced_total              counter
+//	slipstream_store_aborted_batches_total              counter
+//
+// A plugin's counters start again from zero when it is reloaded (Prometheus sees a counter
+// reset), and its series disappear when it is unloaded.
+func NewCollector(m *host.Manager, store StatsSource) prometheus.Collector {
+	p := []string{"plugin"}
+	c := &collector{
+		m:          m,
+		store:      store,
+		events:     prometheus.NewDesc(MetricPluginEvents, "Events delivered to the plugin, by event kind.", []string{"plugin", "kind"}, nil),
+		calls:      prometheus.NewDesc(MetricPluginCalls, "Callback invocations of the plugin (a batch call is one).", p, nil),
+		errors:     prometheus.NewDesc(MetricPluginErrors, "Failed callbacks of the plugin.", p, nil),
+		dropped:    prometheus.NewDesc(MetricPluginDropped, "Events dropped for the plugin (async queue full with on_full drop).", p, nil),
+		queueDepth: prometheus.NewDesc(MetricPluginQueueDepth, "Events waiting in the plugin's async queue.", p, nil),
+		latency:    prometheus.NewDesc(MetricPluginCallbackSeconds, "Duration of the plugin's broadcast callbacks (sampled).", p, nil),
+		loaded:     prometheus.NewDesc(MetricPluginLoaded, "1 for each loaded plugin.", p, nil),
+		disabled:   prometheus.NewDesc(MetricPluginDisabled, "1 while the plugin is disabled by error_policy disable (reload to re-enable).", p, nil),
+		failed:     prometheus.NewDesc(MetricPluginFailed, "1 once the plugin failed with error_policy halt.", p, nil),
+		blocks:     prometheus.NewDesc(MetricStoreBlocksFinalized, "Blocks finalized and committed (real runs).", nil, nil),
+		produced:   prometheus.NewDesc(MetricStoreEventsProduced, "Events the store handed to the plugin manager.", nil, nil),
+		aborted:    prometheus.NewDesc(MetricStoreAbortedBatches, "Atomic batches rolled back whole (aborted blocks, dry runs).", nil, nil),
+		bounds:     make([]float64, latencyBuckets-1),
+	}
+	for i := range c.bounds {
+		c.bounds[i] = host.BucketBound(i).Seconds()
+	}
+	return c
+}
+
+// Describe sends the descriptors of every metric the collector may send.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.events, c.calls, c.errors, c.dropped, c.queueDepth, c.latency, c.loaded, c.disabled, c.failed} {
+		ch <- d
+	}
+	if c.store != nil {
+		ch <- c.blocks
+		ch <- c.produced
+		ch <- c.aborted
+	}
+}
+
+// Collect reads the counters (atomic loads only) and sends the metrics.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	for _, pi := range c.m.Plugins() {
+		n, k := pi.Name, &pi.Counters
+		for _, kind := range pi.Subscriptions.Kinds() {
+			if int(kind) < len(k.ByKind) {
+				ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(k.ByKind[kind]), n, kind.String())
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(k.Calls), n)
+		ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(k.Errors), n)
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(k.Dropped), n)
+		ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(k.QueueDepth), n)
+		ch <- c.histogram(n, k.Latency)
+		ch <- prometheus.MustNewConstMetric(c.loaded, prometheus.GaugeValue, 1, n)
+		ch <- prometheus.MustNewConstMetric(c.disabled, prometheus.GaugeValue, b2f(pi.State == host.StateDisabled), n)
+		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, b2f(pi.State == host.StateFailed), n)
+	}
+	if c.store != nil {
+		st := c.store.Stats()
+		ch <- prometheus.MustNewConstMetric(c.blocks, prometheus.CounterValue, float64(st.BlocksFinalized))
+		ch <- prometheus.MustNewConstMetric(c.produced, prometheus.CounterValue, float64(st.EventsProduced))
+		ch <- prometheus.MustNewConstMetric(c.aborted, prometheus.CounterValue, float64(st.AbortedBatches))
+	}
+}
+
+// histogram turns a latency snapshot into a const histogram with cumulative buckets. The
+// count is the sum of the buckets (not Snapshot.Count, which a concurrent call may have
+// moved on), so that the +Inf bucket is never below the last finite one.
+func (c *collector) histogram(plugin string, s host.LatencySnapshot) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(c.bounds))
+	var cum uint64
+	for i, bound := range c.bounds {
+		cum += s.Buckets[i]
+		buckets[bound] = cum
+	}
+	count := cum + s.Buckets[latencyBuckets-1]
+	return prometheus.MustNewConstHistogram(c.latency, count, s.Sum.Seconds(), buckets, plugin)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
