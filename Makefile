@@ -56,5 +56,26 @@ cross:
 
 test: deps vet cross test-go test-go-nocgo test-c test-rust
 
+# The demo: a generated chain replayed into the history plugin (SQLite) and the Rust NDJSON
+# plugin, the summary, then one history query. Files in build/demo. The host refuses configs,
+# libraries and their directories that group or others can write: hence the chmods.
+DEMO        := $(BUILD)/demo
+DEMO_BLOCKS ?= 3000
+DEMO_SEED   ?= 42
+demo: build plugins
+	rm -rf $(DEMO)
+	mkdir -p $(DEMO)
+	chmod go-w $(BUILD) $(PLUGINS) $(DEMO)
+	$(BIN) gen --blocks $(DEMO_BLOCKS) --ops 32 --stakers 50 --seed $(DEMO_SEED) -o $(DEMO)/chain.ndjson
+	printf '{\n  libpath: "../plugins/libslipstream_history.so",\n  name: "history",\n  sqlite: "history.db",\n}\n' > $(DEMO)/history.json5
+	printf '{\n  libpath: "../plugins/libslipstream_example_rust.so",\n  name: "ndjson-log",\n  path: "events.ndjson",\n}\n' > $(DEMO)/events.json5
+	chmod 0644 $(DEMO)/history.json5 $(DEMO)/events.json5
+	$(BIN) check $(DEMO)/history.json5 $(DEMO)/events.json5
+	$(BIN) replay --plugin $(DEMO)/history.json5 --plugin $(DEMO)/events.json5 --input $(DEMO)/chain.ndjson
+	@args="$$($(BIN) sample-key --input $(DEMO)/chain.ndjson 2>$(DEMO)/expected.txt)" || { cat $(DEMO)/expected.txt; exit 1; }; \
+	  echo; echo "\$$ slipstream history --sqlite $(DEMO)/history.db $$args"; \
+	  $(BIN) history --sqlite $(DEMO)/history.db $$args && cat $(DEMO)/expected.txt
+	@ls -l $(DEMO)
+
 clean: clean-c clean-rust
 	rm -rf $(BUILD)

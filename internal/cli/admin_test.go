@@ -1,0 +1,125 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReplayAdmin(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := recorderConfig(t, dir, "rec.json5", "rec.out", "sleep_us: 50")
+	tokenFile := writeFile(t, dir, "token", "s3cret\n")
+	cmd := exec.Command(bin, "replay", "--plugin", cfg, "--synthetic", "--blocks", "100000",
+		"--admin", "127.0.0.1:0", "--admin-token-file", tokenFile, "--plugin-dir", dir)
+	cmd.Dir = dir
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var so bytes.Buffer
+	cmd.Stdout = &so
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	addr := make(chan string, 1)
+	rest := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var all strings.Builder
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "slipstream replay: admin API listening on "); ok {
+				addr <- a
+			}
+			all.WriteString(sc.Text() + "\n")
+		}
+		rest <- all.String()
+	}()
+	var base string
+	select {
+	case base = <-addr:
+	case <-time.After(time.Minute):
+		t.Fatal("the admin API did not start")
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/plugins"); code != 200 || !strings.Contains(body, `"name":"recorder"`) {
+		t.Fatalf("GET /plugins: %d %s", code, body)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "recorder") {
+		t.Fatalf("GET /metrics: %d %.300s", code, body)
+	}
+	// A change without the token is refused.
+	req, _ := http.NewRequest(http.MethodDelete, base+"/plugins/recorder", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("DELETE without token: %d", resp.StatusCode)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("wait: %v; stderr %s", err, <-rest)
+	}
+	if lines := readLines(t, filepath.Join(dir, "rec.out")); !contains(lines, "destroy") {
+		t.Fatal("the plugin was not unloaded")
+	}
+}
+
+func TestReplayAdminErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := recorderConfig(t, dir, "rec.json5", "rec.out", "")
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{"flags without --admin", []string{"--plugin-dir", dir}, "", "need --admin ADDR"},
+		{"no token", []string{"--admin", "127.0.0.1:0"}, "", "token"},
+		{"missing token file", []string{"--admin", "127.0.0.1:0", "--admin-token-file", filepath.Join(dir, "nope")}, "", "nope"},
+		{"remote address", []string{"--admin", "0.0.0.0:0"}, "SLIPSTREAM_ADMIN_TOKEN=x", "loopback"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(bin, append([]string{"replay", "--plugin", cfg, "--synthetic", "--blocks", "2"}, tt.args...)...)
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "SLIPSTREAM_ADMIN_TOKEN=") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			if tt.env != "" {
+				cmd.Env = append(cmd.Env, tt.env)
+			}
+			var se bytes.Buffer
+			cmd.Stderr = &se
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(se.String(), tt.want) {
+				t.Fatalf("%v, stderr %q; want exit 2 and %q", err, se.String(), tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,461 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/slipstream-go/slipstream/finalize"
+	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/chain"
+)
+
+const replayUsage = `Usage: slipstream replay --plugin CFG [--plugin CFG ...] (--input FILE | --synthetic [gen flags])
+
+Replays a chain block by block through a finalize.Store whose finalization feeds the
+plugins, then unloads them (their data flushed) and prints a summary per plugin: events,
+errors, dropped events, callback latency p50/p99 and events/s over the wall time.
+
+Each block is one Finalize(height, RealRun) batch: its operations in order, its staking
+rewards and its Block event are delivered together when the batch commits. A block marked
+"aborted" is applied and then rolled back: plugins see nothing of it, not even its Block
+event. The input is read as a stream (memory does not grow with the file); "-" is stdin.
+The format is internal/chain/FORMAT.md.
+
+A progress line is shown when stderr is a terminal. SIGINT or SIGTERM stops the replay
+after the current block, unloads the plugins and prints the summary (exit 130); a second
+signal kills the process.
+
+Exit status: 0 done; 1 a malformed input line (reported as FILE:LINE: what is wrong, after
+the blocks before it were finalized and delivered, nothing of the bad block), an operation
+the store refuses, or a plugin with error_policy "halt" failed; 2 usage error, unreadable
+input, or a plugin config that does not load; 130 interrupted.
+
+--admin ADDR serves the admin API (list, load, unload, reload plugins; /healthz;
+Prometheus /metrics) while the replay runs: loopback only unless --admin-allow-remote;
+changes need the bearer token from --admin-token-file or $SLIPSTREAM_ADMIN_TOKEN (or
+--admin-insecure); configs loaded through it must lie under --plugin-dir.
+
+Examples:
+  slipstream replay --plugin history.json5 --input chain.ndjson
+  SLIPSTREAM_ADMIN_TOKEN=s3cret slipstream replay --plugin history.json5 --input chain.ndjson \
+    --admin 127.0.0.1:9464 --plugin-dir ./plugins.d
+  slipstream replay --plugin history.json5 --plugin log.json5 --synthetic --blocks 3000 --seed 7 --json
+`
+
+// errAborted is what a block's batch function returns for an "aborted" block, so that
+// Finalize rolls the batch back.
+var errAborted = errors.New("block aborted")
+
+// errInterrupted stops the block loop when the context is cancelled.
+var errInterrupted = errors.New("interrupted")
+
+// replayOpts are the parsed flags of replay.
+type replayOpts struct {
+	plugins   stringList
+	input     string
+	synthetic bool
+	gen       chain.GenConfig
+	json      bool
+	logLevel  string
+	progress  string // auto | always | never
+	admin     adminOpts
+}
+
+func (a *App) replay(ctx context.Context, args []string) int {
+	var o replayOpts
+	d := chain.DefaultGenConfig()
+	o.gen = d
+	fs := a.newFlagSet("replay", replayUsage)
+	fs.Var(&o.plugins, "plugin", "plugin config file (JSON5); repeat for several plugins")
+	fs.StringVar(&o.input, "input", "", "chain file to replay (NDJSON, one block per line; - for stdin)")
+	fs.BoolVar(&o.synthetic, "synthetic", false, "replay a generated chain instead of --input (flags below as in 'slipstream gen')")
+	fs.IntVar(&o.gen.Blocks, "blocks", d.Blocks, "synthetic: number of blocks")
+	fs.IntVar(&o.gen.OpsPerBlock, "ops", d.OpsPerBlock, "synthetic: operations per block")
+	fs.IntVar(&o.gen.Stakers, "stakers", d.Stakers, "synthetic: stakers receiving rewards every block")
+	fs.Uint64Var(&o.gen.Seed, "seed", d.Seed, "synthetic: random seed")
+	fs.Float64Var(&o.gen.AbortRate, "abort-rate", d.AbortRate, "synthetic: probability that a block is aborted")
+	fs.IntVar(&o.gen.BlockSize, "block-size", d.BlockSize, "synthetic: bytes of each block's blob")
+	fs.BoolVar(&o.json, "json", false, "print the summary as JSON (for scripts)")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: "+logLevels)
+	fs.StringVar(&o.progress, "progress", "auto", "progress line on stderr: auto (when a terminal), always, never")
+	o.admin.register(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return a.usageError(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if len(o.plugins) == 0 {
+		return a.usageError(fs, "no --plugin given")
+	}
+	if (o.input == "") == !o.synthetic {
+		return a.usageError(fs, "give exactly one of --input FILE and --synthetic")
+	}
+	genSet := false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "blocks", "ops", "stakers", "seed", "abort-rate", "block-size":
+			genSet = true
+		}
+	})
+	if genSet && !o.synthetic {
+		return a.usageError(fs, "--blocks, --ops, --stakers, --seed, --abort-rate and --block-size need --synthetic")
+	}
+	if o.synthetic {
+		if err := validateGen(o.gen); err != nil {
+			return a.usageError(fs, "%v", err)
+		}
+	}
+	showProgress := false
+	switch o.progress {
+	case "auto":
+		showProgress = a.isTerminal()
+	case "always":
+		showProgress = true
+	case "never":
+	default:
+		return a.usageError(fs, "--progress must be auto, always or never, not %q", o.progress)
+	}
+	if err := o.admin.check(); err != nil {
+		return a.usageError(fs, "%v", err)
+	}
+
+	var prog *progress
+	var logOut io.Writer = a.Stderr
+	if showProgress {
+		prog = newProgress(a.Stderr)
+		logOut = prog
+	}
+	log, err := newLogger(logOut, o.logLevel, a.isTerminal())
+	if err != nil {
+		return a.usageError(fs, "%v", err)
+	}
+
+	// The input first: a missing file is reported before any plugin is loaded.
+	var src blockSource
+	if o.synthetic {
+		src = &genSource{cfg: o.gen}
+	} else {
+		s, err := openInput(o.input)
+		if err != nil {
+			fmt.Fprintf(a.Stderr, "slipstream replay: %v\n", err)
+			return ExitUsage
+		}
+		defer s.close()
+		src = s
+	}
+
+	mgr := host.NewManager(host.WithLogger(log))
+	for _, cfg := range o.plugins {
+		if _, err := mgr.LoadPlugin(cfg); err != nil {
+			mgr.Unload()
+			fmt.Fprintf(a.Stderr, "slipstream replay: %v\n", err)
+			return ExitUsage
+		}
+	}
+	r := &replayer{
+		store: finalize.NewStore(finalize.WithLogger(log)),
+		mgr:   mgr,
+		log:   log,
+		prog:  prog,
+		src:   src,
+	}
+	r.store.SetSlipstreamPluginManager(mgr)
+	stopAdmin, err := o.admin.start(mgr, r.store, log, logOut)
+	if err != nil {
+		mgr.Unload()
+		fmt.Fprintf(a.Stderr, "slipstream replay: %v\n", err)
+		return ExitUsage
+	}
+	start := time.Now()
+	runErr := src.each(func(b *chain.Block) error {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		return r.block(b)
+	})
+	wall := time.Since(start)
+	prog.finish()
+
+	// Let async plugins drain their queues so that their counters are complete, then
+	// unload every plugin (on_unload flushes their data) before reporting.
+	waitQueues(mgr, 10*time.Second)
+	infos := mgr.Plugins()
+	stopAdmin()
+	mgr.Unload()
+
+	sum := newSummary(r, infos, wall)
+	code := ExitOK
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, errInterrupted):
+		sum.Interrupted = true
+		code = ExitInterrupted
+	default:
+		sum.Error = runErr.Error()
+		code = ExitFailure
+	}
+	if o.json {
+		sum.writeJSON(a.Stdout)
+	} else {
+		sum.writeText(a.Stdout)
+	}
+	switch {
+	case code == ExitInterrupted:
+		fmt.Fprintf(a.Stderr, "slipstream replay: interrupted: stopped after block %d, plugins unloaded\n", r.lastHeight)
+	case runErr != nil:
+		var se *chain.SyntaxError
+		if errors.As(runErr, &se) {
+			fmt.Fprintln(a.Stderr, se.Error()) // FILE:LINE: what is wrong, as compilers do
+		} else {
+			fmt.Fprintf(a.Stderr, "slipstream replay: %v\n", runErr)
+		}
+	}
+	return code
+}
+
+// validateGen checks a generator config the way Generate does, without generating: a
+// bad value is a usage error, reported before any plugin is loaded.
+func validateGen(cfg chain.GenConfig) error {
+	cfg.Blocks = 0
+	return chain.Generate(cfg, func(*chain.Block) error { return nil })
+}
+
+// waitQueues waits (at most max) until no plugin has events queued.
+func waitQueues(mgr *host.Manager, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		busy := false
+		for _, p := range mgr.Plugins() {
+			if p.Counters.QueueDepth > 0 {
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// replayer applies blocks to the store.
+type replayer struct {
+	store *finalize.Store
+	mgr   *host.Manager
+	log   zerolog.Logger
+	prog  *progress
+	src   blockSource
+
+	blocks, committed, aborted int
+	lastHeight                 uint32
+	started                    bool
+	firstHeight                uint32
+
+	cur, next []finalize.Staker // reused
+	entries   []finalize.Entry  // reused
+}
+
+// block finalizes one block: its ops, staking rewards and Block event in one batch
+// (delivered when the batch commits), or nothing at all for an aborted block.
+func (r *replayer) block(b *chain.Block) error {
+	var opErr error
+	err := r.store.Finalize(b.Height, finalize.RealRun, func() error {
+		for i := range b.Ops {
+			if err := r.apply(&b.Ops[i]); err != nil {
+				if b.Aborted {
+					// The batch is rolled back anyway; an aborted block need not apply.
+					r.log.Debug().Err(err).Uint32("height", b.Height).Msg("op of an aborted block failed")
+					return errAborted
+				}
+				opErr = fmt.Errorf("op %d (%s): %w", i+1, b.Ops[i].Kind, err)
+				return opErr
+			}
+		}
+		r.cur = stakers(r.cur[:0], b.Current)
+		r.next = stakers(r.next[:0], b.Next)
+		r.store.NotifyStakingRewards(r.cur, r.next, b.Height)
+		// Inside the batch, so that the Block event is held with the block's other events,
+		// dropped with them if the block aborts, and a halt-policy failure of its delivery
+		// is returned by Finalize.
+		r.store.NotifyBlock(b.Bytes, b.Height)
+		if b.Aborted {
+			return errAborted
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		r.committed++
+	case errors.Is(err, errAborted):
+		r.aborted++
+	case opErr != nil && errors.Is(err, opErr):
+		return fmt.Errorf("%s: block %d: %w", r.src.where(), b.Height, err)
+	default:
+		// The batch committed, but a plugin with error_policy halt failed.
+		r.committed++
+		r.blocks++
+		r.lastHeight = b.Height
+		return fmt.Errorf("%s: block %d: %w", r.src.where(), b.Height, err)
+	}
+	if !r.started {
+		r.started, r.firstHeight = true, b.Height
+	}
+	r.blocks++
+	r.lastHeight = b.Height
+	if r.prog != nil {
+		if now := time.Now(); r.prog.due(now) {
+			r.prog.update(now, r.blocks, totalEvents(r.mgr.Plugins()), r.src.fraction(r.blocks))
+		}
+	}
+	return nil
+}
+
+// apply runs one op on the store.
+func (r *replayer) apply(op *chain.Op) error {
+	s := r.store
+	switch op.Kind {
+	case chain.OpInitializeMapping:
+		return s.InitializeMapping(op.Program, op.Mapping)
+	case chain.OpInsert:
+		return s.InsertKeyValue(op.Program, op.Mapping, op.Key, op.Value)
+	case chain.OpUpdate:
+		return s.UpdateKeyValue(op.Program, op.Mapping, op.Key, op.Value)
+	case chain.OpRemove:
+		return s.RemoveKeyValue(op.Program, op.Mapping, op.Key)
+	case chain.OpReplaceMapping:
+		r.entries = r.entries[:0]
+		for _, e := range op.Entries {
+			r.entries = append(r.entries, finalize.Entry{Key: e.Key, Value: e.Value})
+		}
+		return s.ReplaceMapping(op.Program, op.Mapping, r.entries)
+	case chain.OpRemoveMapping:
+		return s.RemoveMapping(op.Program, op.Mapping)
+	case chain.OpRemoveProgram:
+		return s.RemoveProgram(op.Program)
+	}
+	return fmt.Errorf("unknown op %v", op.Kind)
+}
+
+func stakers(dst []finalize.Staker, src []chain.StakerEntry) []finalize.Staker {
+	for _, e := range src {
+		dst = append(dst, finalize.Staker{Address: e.Staker, Validator: e.Validator, Stake: e.Stake})
+	}
+	return dst
+}
+
+func totalEvents(infos []host.PluginInfo) uint64 {
+	var n uint64
+	for _, p := range infos {
+		n += p.Counters.Events
+	}
+	return n
+}
+
+// blockSource yields the blocks to replay.
+type blockSource interface {
+	// each calls fn with every block in order and stops at fn's first error, returning it;
+	// a malformed input returns a *chain.SyntaxError.
+	each(fn func(*chain.Block) error) error
+	// where names the current block for messages ("FILE:LINE" or "synthetic chain").
+	where() string
+	// fraction is how much of the input was consumed (0..1), or -1 when unknown.
+	fraction(blocks int) float64
+}
+
+// fileSource reads a chain file as a stream.
+type fileSource struct {
+	name string
+	f    *os.File
+	cr   *countingReader
+	size int64 // 0: unknown (a pipe)
+	rd   *chain.Reader
+}
+
+func openInput(name string) (*fileSource, error) {
+	s := &fileSource{name: name}
+	if name == "-" {
+		s.f, s.name = os.Stdin, "stdin"
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the input: %w", err)
+		}
+		s.f = f
+	}
+	if st, err := s.f.Stat(); err == nil && st.Mode().IsRegular() {
+		s.size = st.Size()
+	}
+	s.cr = &countingReader{r: s.f}
+	s.rd = chain.NewReader(s.cr, s.name)
+	return s, nil
+}
+
+func (s *fileSource) close() {
+	if s.f != os.Stdin {
+		s.f.Close()
+	}
+}
+
+func (s *fileSource) each(fn func(*chain.Block) error) error {
+	for {
+		b, err := s.rd.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *fileSource) where() string { return fmt.Sprintf("%s:%d", s.name, s.rd.Line()) }
+
+func (s *fileSource) fraction(int) float64 {
+	if s.size <= 0 {
+		return -1
+	}
+	return float64(s.cr.n) / float64(s.size)
+}
+
+// genSource generates the chain while replaying it.
+type genSource struct {
+	cfg    chain.GenConfig
+	height uint32
+}
+
+func (g *genSource) each(fn func(*chain.Block) error) error {
+	return chain.Generate(g.cfg, func(b *chain.Block) error {
+		g.height = b.Height
+		return fn(b)
+	})
+}
+
+func (g *genSource) where() string { return "synthetic chain" }
+
+func (g *genSource) fraction(blocks int) float64 {
+	if g.cfg.Blocks <= 0 {
+		return -1
+	}
+	return float64(blocks) / float64(g.cfg.Blocks)
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/host"
+)
+
+// Summary is what replay reports at the end (--json prints it as JSON).
+type Summary struct {
+	Blocks      int             `json:"blocks"`         // blocks replayed (committed + aborted)
+	Committed   int             `json:"committed"`      // blocks whose batch committed
+	Aborted     int             `json:"aborted"`        // blocks whose batch was aborted (nothing delivered)
+	FirstHeight uint32          `json:"first_height"`   // height of the first block replayed
+	LastHeight  uint32          `json:"last_height"`    // height of the last block replayed
+	Events      uint64          `json:"events"`         // events delivered, summed over the plugins
+	WallSeconds float64         `json:"wall_seconds"`   // wall time of the replay (loading and unloading excluded)
+	EventsPerS  float64         `json:"events_per_sec"` // Events / WallSeconds
+	Interrupted bool            `json:"interrupted"`    // stopped by SIGINT/SIGTERM
+	Error       string          `json:"error,omitempty"`
+	Plugins     []PluginSummary `json:"plugins"`
+}
+
+// PluginSummary is one plugin's line of the summary.
+type PluginSummary struct {
+	Name          string   `json:"name"`
+	Library       string   `json:"library"`
+	ABIVersion    string   `json:"abi_version"`
+	Subscriptions []string `json:"subscriptions"`
+	State         string   `json:"state"`
+	Events        uint64   `json:"events"`
+	Errors        uint64   `json:"errors"`
+	Dropped       uint64   `json:"dropped"`
+	Calls         uint64   `json:"calls"`
+	P50Nanos      int64    `json:"p50_ns"` // callback latency, median (per call; a batch is one call)
+	P99Nanos      int64    `json:"p99_ns"`
+	EventsPerS    float64  `json:"events_per_sec"` // Events over the replay's wall time
+	LastError     string   `json:"last_error,omitempty"`
+}
+
+func newSummary(r *replayer, infos []host.PluginInfo, wall time.Duration) *Summary {
+	s := &Summary{
+		Blocks: r.blocks, Committed: r.committed, Aborted: r.aborted,
+		FirstHeight: r.firstHeight, LastHeight: r.lastHeight,
+		WallSeconds: wall.Seconds(), Plugins: []PluginSummary{},
+	}
+	for _, p := range infos {
+		c := p.Counters
+		ps := PluginSummary{
+			Name: p.Name, Library: p.Path, ABIVersion: abi.VersionString(p.ABIVersion),
+			Subscriptions: kindNames(p.Subscriptions), State: string(p.State),
+			Events: c.Events, Errors: c.Errors, Dropped: c.Dropped, Calls: c.Calls,
+			P50Nanos: int64(c.Latency.Quantile(0.5)), P99Nanos: int64(c.Latency.Quantile(0.99)),
+			LastError: c.LastError,
+		}
+		if wall > 0 {
+			ps.EventsPerS = float64(c.Events) / wall.Seconds()
+		}
+		s.Events += c.Events
+		s.Plugins = append(s.Plugins, ps)
+	}
+	if wall > 0 {
+		s.EventsPerS = float64(s.Events) / wall.Seconds()
+	}
+	return s
+}
+
+func kindNames(m abi.EventMask) []string {
+	out := []string{}
+	for _, k := range m.Kinds() {
+		out = append(out, k.String())
+	}
+	return out
+}
+
+func (s *Summary) writeJSON(w io.Writer) {
+	b, _ := json.MarshalIndent(s, "", "  ")
+	fmt.Fprintf(w, "%s\n", b)
+}
+
+func (s *Summary) writeText(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "PLUGIN\tEVENTS\tERRORS\tDROPPED\tP50\tP99\tEVENTS/S\t")
+	for _, p := range s.Plugins {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t\n", p.Name, p.Events, p.Errors, p.Dropped,
+			fmtDur(time.Duration(p.P50Nanos)), fmtDur(time.Duration(p.P99Nanos)), humanRate(p.EventsPerS))
+	}
+	tw.Flush()
+	status := ""
+	if s.Interrupted {
+		status = " (interrupted)"
+	} else if s.Error != "" {
+		status = " (stopped by an error)"
+	}
+	fmt.Fprintf(w, "blocks %d (%d committed, %d aborted), heights %d..%d, events %d, wall %s, %s events/s%s\n",
+		s.Blocks, s.Committed, s.Aborted, s.FirstHeight, s.LastHeight, s.Events,
+		time.Duration(s.WallSeconds*float64(time.Second)).Round(time.Millisecond), humanRate(s.EventsPerS), status)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Microsecond:
+		return fmt.Sprintf("%dns", d.Nanoseconds())
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return d.Round(time.Millisecond).String()
+}
