@@ -77,5 +77,19 @@ demo: build plugins
 	  $(BIN) history --sqlite $(DEMO)/history.db $$args && cat $(DEMO)/expected.txt
 	@ls -l $(DEMO)
 
+# Benchmarks side by side in one run; writes BENCHMARKS.md (see scripts/bench.sh).
+bench: deps
+	scripts/bench.sh
+
+# The long reliability runs: each fuzzer for FUZZTIME (CI: 30s), then the crash-and-resume
+# soak of a replay into the history plugin.
+FUZZTIME ?= 30s
+FUZZ := -run '^$$' -fuzzminimizetime 5s -fuzztime $(FUZZTIME)
+soak: deps
+	$(GO) test ./host $(FUZZ) -fuzz '^FuzzParseConfig$$'
+	$(GO) test ./host $(FUZZ) -fuzz '^FuzzEncoderRoundTrip$$'
+	$(GO) test ./internal/chain $(FUZZ) -fuzz '^FuzzReader$$'
+	SLIPSTREAM_SOAK=1 $(GO) test -count 1 -run 'Soak' -v $(GOTEST_FLAGS) ./e2e
+
 clean: clean-c clean-rust
 	rm -rf $(BUILD)

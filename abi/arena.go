@@ -99,6 +99,16 @@ func (a *Arena) Encode(evs []Event) (uintptr, int) {
 	for i := range evs {
 		payload += evs[i].Size()
 	}
+	return a.EncodeSized(evs, payload)
+}
+
+// EncodeSized is Encode for a caller that already summed the events' Size (one pass over
+// the events fewer on the broadcast path). payload must be at least that sum.
+func (a *Arena) EncodeSized(evs []Event, payload int) (uintptr, int) {
+	if len(evs) == 0 {
+		a.n = 0
+		return 0, 0
+	}
 	a.reserve(len(evs), payload)
 	base := unsafe.Pointer(unsafe.SliceData(a.data))
 	off := uintptr(a.pay)
@@ -131,15 +141,17 @@ func (a *Arena) Len() int { return a.n }
 func put(base unsafe.Pointer, at uintptr, ev *Event, off uintptr) uintptr {
 	ce := (*CEvent)(unsafe.Add(base, at))
 	ce.Kind, ce.BlockHeight = uint32(ev.Kind), ev.BlockHeight
-	ce.Union = [12]uint64{}
 	switch ev.Kind {
 	case MappingUpdate:
+		// putBytes writes the member's four fields; only the union's tail needs zeroing.
+		*(*[4]uint64)(ce.Union[8:]) = [4]uint64{}
 		u := (*CMappingUpdate)(unsafe.Pointer(&ce.Union))
 		off = putBytes(base, off, ev.ProgramID, &u.ProgramID)
 		off = putBytes(base, off, ev.MappingName, &u.MappingName)
 		off = putBytes(base, off, ev.Key, &u.Key)
 		off = putBytes(base, off, ev.Value, &u.Value)
 	case MappingRemoval:
+		ce.Union = [12]uint64{}
 		r := (*CMappingRemoval)(unsafe.Pointer(&ce.Union))
 		off = putBytes(base, off, ev.ProgramID, &r.ProgramID)
 		off = putBytes(base, off, ev.MappingName, &r.MappingName)
@@ -148,20 +160,25 @@ func put(base unsafe.Pointer, at uintptr, ev *Event, off uintptr) uintptr {
 			r.HasKey = 1
 		}
 	case StakingReward:
+		ce.Union = [12]uint64{}
 		s := (*CStakingReward)(unsafe.Pointer(&ce.Union))
 		off = putBytes(base, off, ev.Staker, &s.Staker)
 		off = putBytes(base, off, ev.Validator, &s.Validator)
 		s.Reward, s.NewStake = ev.Reward, ev.NewStake
 	case Block:
+		ce.Union = [12]uint64{}
 		off = putBytes(base, off, ev.Block, &(*CBlock)(unsafe.Pointer(&ce.Union)).Block)
+	default:
+		ce.Union = [12]uint64{}
 	}
 	return off
 }
 
-// putBytes copies b to base+off and points dst at the copy; empty byte strings stay
+// putBytes copies b to base+off and points dst at the copy; an empty byte string is
 // {NULL, 0}, as the header requires.
 func putBytes(base unsafe.Pointer, off uintptr, b []byte, dst *CBytes) uintptr {
 	if len(b) == 0 {
+		*dst = CBytes{}
 		return off
 	}
 	p := unsafe.Add(base, off)

@@ -153,8 +153,7 @@ func (q *asyncQueue) run(s *slot) {
 		b = batch{evs: evs}
 		b.count()
 		if s.native != nil {
-			b.arena = a
-			a.Encode(evs)
+			b.encode(a)
 		}
 		// A halt-policy error cannot reach the node from here (the broadcast returned long
 		// ago): the slot is marked failed, which the admin API's health check reports.

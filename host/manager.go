@@ -113,7 +113,7 @@ func (m *Manager) Broadcast(ev abi.Event) error {
 	if m.mask.Load()&(1<<ev.Kind) == 0 {
 		return nil
 	}
-	b := batch{evs: unsafe.Slice(&ev, 1), present: abi.Mask(ev.Kind)}
+	b := batch{evs: unsafe.Slice(&ev, 1), present: abi.Mask(ev.Kind), payload: ev.Size()}
 	if ev.Kind < abi.KindCount {
 		b.counts[ev.Kind] = 1
 	}
@@ -150,8 +150,7 @@ func (m *Manager) broadcast(b *batch) error {
 		}
 		if s.native != nil && b.arena == nil {
 			pa = m.arenas.Get().(*pooledArena)
-			b.arena = pa.a
-			b.arena.Encode(b.evs)
+			b.encode(pa.a)
 		}
 		if err := s.deliver(b); err != nil && halt == nil {
 			halt = err

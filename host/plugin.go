@@ -83,18 +83,28 @@ type batch struct {
 	evs     []abi.Event
 	present abi.EventMask         // kinds present in evs
 	counts  [abi.KindCount]uint32 // events per kind
+	payload int                   // bytes of the events' fields (for the encoder)
 	arena   *abi.Arena            // the encoding of evs; nil if no C plugin needs it
 }
 
+// count fills present and counts, and sums the payload bytes for the encoder: one pass
+// over the events.
 func (b *batch) count() {
-	b.present, b.counts = 0, [abi.KindCount]uint32{}
+	b.present, b.counts, b.payload = 0, [abi.KindCount]uint32{}, 0
 	for i := range b.evs {
-		k := b.evs[i].Kind
-		b.present |= abi.Mask(k)
-		if k < abi.KindCount {
-			b.counts[k]++
+		e := &b.evs[i]
+		b.present |= abi.Mask(e.Kind)
+		if e.Kind < abi.KindCount {
+			b.counts[e.Kind]++
 		}
+		b.payload += e.Size()
 	}
+}
+
+// encode writes the events into a (for the C plugins).
+func (b *batch) encode(a *abi.Arena) {
+	b.arena = a
+	a.EncodeSized(b.evs, b.payload)
 }
 
 // sampleEvery: the latency histogram times one call in sampleEvery (and every one of the

@@ -21,6 +21,7 @@ type Summary struct {
 	Events      uint64          `json:"events"`         // events delivered, summed over the plugins
 	WallSeconds float64         `json:"wall_seconds"`   // wall time of the replay (loading and unloading excluded)
 	EventsPerS  float64         `json:"events_per_sec"` // Events / WallSeconds
+	MaxRSSKB    int64           `json:"max_rss_kb"`     // peak resident memory of the process (getrusage), 0 where unknown
 	Interrupted bool            `json:"interrupted"`    // stopped by SIGINT/SIGTERM
 	Error       string          `json:"error,omitempty"`
 	Plugins     []PluginSummary `json:"plugins"`
@@ -47,7 +48,7 @@ func newSummary(r *replayer, infos []host.PluginInfo, wall time.Duration) *Summa
 	s := &Summary{
 		Blocks: r.blocks, Committed: r.committed, Aborted: r.aborted,
 		FirstHeight: r.firstHeight, LastHeight: r.lastHeight,
-		WallSeconds: wall.Seconds(), Plugins: []PluginSummary{},
+		WallSeconds: wall.Seconds(), Plugins: []PluginSummary{}, MaxRSSKB: maxRSSKB(),
 	}
 	for _, p := range infos {
 		c := p.Counters
@@ -97,9 +98,13 @@ func (s *Summary) writeText(w io.Writer) {
 	} else if s.Error != "" {
 		status = " (stopped by an error)"
 	}
-	fmt.Fprintf(w, "blocks %d (%d committed, %d aborted), heights %d..%d, events %d, wall %s, %s events/s%s\n",
+	rss := ""
+	if s.MaxRSSKB > 0 {
+		rss = fmt.Sprintf(", peak RSS %d MiB", s.MaxRSSKB/1024)
+	}
+	fmt.Fprintf(w, "blocks %d (%d committed, %d aborted), heights %d..%d, events %d, wall %s, %s events/s%s%s\n",
 		s.Blocks, s.Committed, s.Aborted, s.FirstHeight, s.LastHeight, s.Events,
-		time.Duration(s.WallSeconds*float64(time.Second)).Round(time.Millisecond), humanRate(s.EventsPerS), status)
+		time.Duration(s.WallSeconds*float64(time.Second)).Round(time.Millisecond), humanRate(s.EventsPerS), rss, status)
 }
 
 func fmtDur(d time.Duration) string {

@@ -137,3 +137,30 @@ func copyFile(src, dst string, mode os.FileMode) (err error) {
 	}
 	return out.Chmod(mode)
 }
+
+// GoCommand builds the Go command in pkg (a path relative to the repository root, such as
+// "./cmd/slipstream") without cgo, as it ships, into the per-process directory and returns
+// the executable's path. Built once per process.
+func GoCommand(t testing.TB, pkg string) string {
+	t.Helper()
+	root := Root(t)
+	key := "go\x00" + pkg
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if p, ok := cache[key]; ok {
+		return p
+	}
+	sub, err := os.MkdirTemp(outDir(t), "gobuild-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(sub, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	cache[key] = out
+	return out
+}

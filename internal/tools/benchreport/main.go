@@ -77,13 +77,19 @@ func parseBench(rd io.Reader, r results, meta map[string]string) error {
 	return sc.Err()
 }
 
-// replayRun is what a replay summary (--json) and the bench script's wrapper record.
+// replayRun is one `slipstream replay --json` summary, labelled by its file name
+// (replay-<label>.json).
 type replayRun struct {
-	Label    string  `json:"label"`
-	Events   uint64  `json:"events"`
+	Label    string
 	Blocks   uint64  `json:"blocks"`
-	Seconds  float64 `json:"seconds"`
+	Events   uint64  `json:"events"`
+	Seconds  float64 `json:"wall_seconds"`
 	MaxRSSKB int64   `json:"max_rss_kb"`
+	Plugins  []struct {
+		Name       string  `json:"name"`
+		Events     uint64  `json:"events"`
+		EventsPerS float64 `json:"events_per_sec"`
+	} `json:"plugins"`
 }
 
 func main() {
@@ -102,16 +108,10 @@ func main() {
 		switch {
 		case strings.HasSuffix(f, ".txt"):
 			err = parseBench(fh, r, meta)
-		case strings.HasSuffix(f, ".jsonl"):
-			dec := json.NewDecoder(fh)
-			for {
-				var run replayRun
-				if err = dec.Decode(&run); err != nil {
-					if err == io.EOF {
-						err = nil
-					}
-					break
-				}
+		case strings.HasSuffix(f, ".json") && strings.HasPrefix(filepath.Base(f), "replay-"):
+			var run replayRun
+			if err = json.NewDecoder(fh).Decode(&run); err == nil {
+				run.Label = strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "replay-"), ".json")
 				replays = append(replays, run)
 			}
 		}
@@ -343,7 +343,14 @@ func write(w io.Writer, r results, meta map[string]string, replays []replayRun, 
 		d.p("|---|---|---|---|---|")
 		for _, e := range []string{"sqlite", "postgres"} {
 			lim, _ := strconv.ParseFloat(engine[e+"_limit"], 64)
-			pl, _ := strconv.ParseFloat(engine[e+"_plugin"], 64)
+			pl := 0.0
+			for _, rr := range replays {
+				if rr.Label == "engine-"+e {
+					for _, p := range rr.Plugins {
+						pl = p.EventsPerS
+					}
+				}
+			}
 			ratio := "—"
 			if lim > 0 && pl > 0 {
 				ratio = strconv.FormatFloat(pl/lim, 'f', 2, 64)
