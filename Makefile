@@ -19,7 +19,7 @@ GOTEST_FLAGS ?= -timeout 25m
 include mk/c.mk
 include mk/rust.mk
 
-.PHONY: all build plugins deps test test-go test-go-nocgo vet cross demo bench soak clean
+.PHONY: all build plugins deps test test-header test-go test-go-nocgo vet cross demo bench soak clean
 
 all: build plugins
 
@@ -54,7 +54,18 @@ cross:
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) build ./...
 
-test: deps vet cross test-go test-go-nocgo test-c test-rust
+# The header compiles cleanly as C11 and C++17, with every warning an error.
+CC  ?= cc
+CXX ?= c++
+test-header:
+	@mkdir -p $(BUILD)/header
+	for h in "" -DWITH_HELPER; do \
+	  $(CC) -std=c11 -Wall -Wextra -Werror -pedantic $$h -Iinclude testdata/header/use.c -o $(BUILD)/header/use-c && $(BUILD)/header/use-c && \
+	  $(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic $$h -Iinclude -x c++ testdata/header/use.c -o $(BUILD)/header/use-cpp && $(BUILD)/header/use-cpp || exit 1; \
+	done
+	@echo "include/slipstream.h: clean as C11 and C++17"
+
+test: deps vet cross test-header test-go test-go-nocgo test-c test-rust
 
 # The demo: a generated chain replayed into the history plugin (SQLite) and the Rust NDJSON
 # plugin, the summary, then one history query. Files in build/demo. The host refuses configs,
