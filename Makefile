@@ -24,7 +24,7 @@ include mk/rust.mk
 all: build plugins
 
 # Debian packages the C and Rust sides need; installed only when missing.
-DEB_PKGS := cmake pkg-config libsqlite3-dev libpq-dev valgrind
+DEB_PKGS := cmake pkg-config libsqlite3-dev libpq-dev valgrind postgresql-15
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

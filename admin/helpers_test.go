@@ -21,11 +21,7 @@ import (
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	ctest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ctest.Main(m) }
 
 const testToken = "s3cret-test-token"
 

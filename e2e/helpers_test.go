@@ -18,11 +18,7 @@ import (
 )
 
 // TestMain removes the plugins compiled for the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	ctest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ctest.Main(m) }
 
 // writeConfig writes a JSON5 plugin config into dir: libpath plus the given keys, whose
 // values are written as they are (quote strings with strconv.Quote).

@@ -16,11 +16,7 @@ import (
 )
 
 // TestMain removes the C plugins compiled for this package's tests and benchmarks.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	ctest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ctest.Main(m) }
 
 const recorderGolden = "chain_recorder.golden"
 

@@ -206,89 +206,45 @@ func (s *Store) UpdateKeyValue(program, mapping, key, value []byte) error {
 }
 
 func (s *Store) putKV(op string, insert bool, program, mapping, key, value []byte) error {
-	b, err := s.putKVLocked(op, insert, program, mapping, key, value)
-	if b == nil || err != nil {
-		return err
-	}
-	return s.deliver(op, b, abi.Event{
-		Kind: abi.MappingUpdate, BlockHeight: s.height.Load(),
-		ProgramID: program, MappingName: mapping, Key: key, HasKey: true, Value: value,
-	})
+	return s.write(op, abi.MappingUpdate, func() (bool, error) {
+		if err := s.mappingExists(op, program, mapping); err != nil {
+			return false, err
+		}
+		var old []byte
+		var had bool
+		var err error
+		if insert || s.inAtomic {
+			if old, had, err = s.storage.Get(program, mapping, key); err != nil {
+				return false, storageErr(op, program, mapping, err)
+			}
+			if insert && had {
+				return false, opErr(op, program, mapping, key, ErrKeyExists)
+			}
+		}
+		if err := s.storage.Put(program, mapping, key, value); err != nil {
+			return false, storageErr(op, program, mapping, err)
+		}
+		if s.inAtomic {
+			s.recordUndo(undoPut, program, mapping, key, old, had, nil)
+		}
+		return true, nil
+	}, func(h uint32) abi.Event { return updateEvent(h, program, mapping, key, value) })
 }
 
-// putKVLocked writes the pair; it returns the broadcaster to deliver the event to right
-// away (canonical, outside a batch, subscribed), or nil.
-func (s *Store) putKVLocked(op string, insert bool, program, mapping, key, value []byte) (broadcaster, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ok, err := s.storage.ContainsMapping(program, mapping)
-	if err != nil {
-		return nil, storageErr(op, program, mapping, err)
-	}
-	if !ok {
-		return nil, opErr(op, program, mapping, nil, ErrMappingNotFound)
-	}
-	var old []byte
-	var had bool
-	if insert || s.inAtomic {
-		if old, had, err = s.storage.Get(program, mapping, key); err != nil {
-			return nil, storageErr(op, program, mapping, err)
-		}
-		if insert && had {
-			return nil, opErr(op, program, mapping, key, ErrKeyExists)
-		}
-	}
-	if err := s.storage.Put(program, mapping, key, value); err != nil {
-		return nil, storageErr(op, program, mapping, err)
-	}
-	if s.inAtomic {
-		s.recordUndo(undoPut, program, mapping, key, old, had, nil)
-	}
-	b := s.mappingSink(abi.MappingUpdate)
-	if b == nil {
-		return nil, nil
-	}
-	if s.inAtomic {
-		s.hold(phaseMapping, abi.Event{
-			Kind: abi.MappingUpdate, BlockHeight: s.height.Load(),
-			ProgramID: program, MappingName: mapping, Key: key, HasKey: true, Value: value,
-		})
-		return nil, nil
-	}
-	return b, nil
-}
-
-// RemoveKeyValue removes a key. It fails with [ErrMappingNotFound] if the mapping is not
-// initialized; removing a key that is not there is no error and produces no event.
-// Canonical: one MappingRemoval event with the key.
-func (s *Store) RemoveKeyValue(program, mapping, key []byte) error {
-	const op = "remove_key_value"
+// write runs a single-event write under the state lock, then emits its event: held with the
+// batch in progress, or delivered right after the lock is released, or — when nobody
+// subscribed to kind, or the write is not canonical — never built. locked reports whether
+// the write changed anything (false: no event).
+func (s *Store) write(op string, kind abi.EventKind, locked func() (bool, error), event func(height uint32) abi.Event) error {
 	b, err := func() (broadcaster, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		ok, err := s.storage.ContainsMapping(program, mapping)
-		if err != nil {
-			return nil, storageErr(op, program, mapping, err)
+		if changed, err := locked(); !changed || err != nil {
+			return nil, err
 		}
-		if !ok {
-			return nil, opErr(op, program, mapping, nil, ErrMappingNotFound)
-		}
-		old, had, err := s.storage.Get(program, mapping, key)
-		if err != nil {
-			return nil, storageErr(op, program, mapping, err)
-		}
-		if !had {
-			return nil, nil
-		}
-		if err := s.storage.Delete(program, mapping, key); err != nil {
-			return nil, storageErr(op, program, mapping, err)
-		}
-		if s.inAtomic {
-			s.recordUndo(undoPut, program, mapping, key, old, true, nil)
-		}
-		b := s.mappingSink(abi.MappingRemoval)
+		b := s.mappingSink(kind)
 		if b != nil && s.inAtomic {
-			s.hold(phaseMapping, removalEvent(s.height.Load(), program, mapping, key, true))
+			s.hold(phaseMapping, event(s.height.Load()))
 			return nil, nil
 		}
 		return b, nil
@@ -296,7 +252,43 @@ func (s *Store) RemoveKeyValue(program, mapping, key []byte) error {
 	if b == nil || err != nil {
 		return err
 	}
-	return s.deliver(op, b, removalEvent(s.height.Load(), program, mapping, key, true))
+	return s.deliver(op, b, event(s.height.Load()))
+}
+
+// mappingExists fails with ErrMappingNotFound (or a storage error) unless the mapping is
+// initialized. s.mu is held.
+func (s *Store) mappingExists(op string, program, mapping []byte) error {
+	ok, err := s.storage.ContainsMapping(program, mapping)
+	if err != nil {
+		return storageErr(op, program, mapping, err)
+	}
+	if !ok {
+		return opErr(op, program, mapping, nil, ErrMappingNotFound)
+	}
+	return nil
+}
+
+// RemoveKeyValue removes a key. It fails with [ErrMappingNotFound] if the mapping is not
+// initialized; removing a key that is not there is no error and produces no event.
+// Canonical: one MappingRemoval event with the key.
+func (s *Store) RemoveKeyValue(program, mapping, key []byte) error {
+	const op = "remove_key_value"
+	return s.write(op, abi.MappingRemoval, func() (bool, error) {
+		if err := s.mappingExists(op, program, mapping); err != nil {
+			return false, err
+		}
+		old, had, err := s.storage.Get(program, mapping, key)
+		if err != nil || !had {
+			return false, storageErrOrNil(op, program, mapping, err)
+		}
+		if err := s.storage.Delete(program, mapping, key); err != nil {
+			return false, storageErr(op, program, mapping, err)
+		}
+		if s.inAtomic {
+			s.recordUndo(undoPut, program, mapping, key, old, true, nil)
+		}
+		return true, nil
+	}, func(h uint32) abi.Event { return removalEvent(h, program, mapping, key, true) })
 }
 
 func removalEvent(height uint32, program, mapping, key []byte, hasKey bool) abi.Event {
@@ -319,12 +311,8 @@ func (s *Store) ReplaceMapping(program, mapping []byte, entries []Entry) error {
 	err := func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		ok, err := s.storage.ContainsMapping(program, mapping)
-		if err != nil {
-			return storageErr(op, program, mapping, err)
-		}
-		if !ok {
-			return opErr(op, program, mapping, nil, ErrMappingNotFound)
+		if err := s.mappingExists(op, program, mapping); err != nil {
+			return err
 		}
 		if err := s.dropMappingLocked(op, program, mapping); err != nil {
 			return err
@@ -408,30 +396,12 @@ func (s *Store) dropMappingLocked(op string, program, mapping []byte) error {
 // Canonical: one MappingRemoval event without key.
 func (s *Store) RemoveMapping(program, mapping []byte) error {
 	const op = "remove_mapping"
-	b, err := func() (broadcaster, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		ok, err := s.storage.ContainsMapping(program, mapping)
-		if err != nil {
-			return nil, storageErr(op, program, mapping, err)
+	return s.write(op, abi.MappingRemoval, func() (bool, error) {
+		if err := s.mappingExists(op, program, mapping); err != nil {
+			return false, err
 		}
-		if !ok {
-			return nil, opErr(op, program, mapping, nil, ErrMappingNotFound)
-		}
-		if err := s.dropMappingLocked(op, program, mapping); err != nil {
-			return nil, err
-		}
-		b := s.mappingSink(abi.MappingRemoval)
-		if b != nil && s.inAtomic {
-			s.hold(phaseMapping, removalEvent(s.height.Load(), program, mapping, nil, false))
-			return nil, nil
-		}
-		return b, nil
-	}()
-	if b == nil || err != nil {
-		return err
-	}
-	return s.deliver(op, b, removalEvent(s.height.Load(), program, mapping, nil, false))
+		return true, s.dropMappingLocked(op, program, mapping)
+	}, func(h uint32) abi.Event { return removalEvent(h, program, mapping, nil, false) })
 }
 
 // RemoveProgram removes every mapping of a program with all their entries. It fails with
@@ -583,4 +553,12 @@ func (s *Store) Entries(program, mapping []byte) ([]Entry, error) {
 // storageErr wraps a backend error: errors.Is matches both ErrStorage and the backend's error.
 func storageErr(op string, program, mapping []byte, err error) error {
 	return opErr(op, program, mapping, nil, fmt.Errorf("%w: %w", ErrStorage, err))
+}
+
+// storageErrOrNil is storageErr, or nil for a nil err.
+func storageErrOrNil(op string, program, mapping []byte, err error) error {
+	if err == nil {
+		return nil
+	}
+	return storageErr(op, program, mapping, err)
 }

@@ -2,7 +2,6 @@ package host_test
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
-	"go.uber.org/goleak"
 
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
@@ -108,14 +106,4 @@ func testLogger(buf *syncBuffer) zerolog.Logger { return zerolog.New(buf).Level(
 
 // TestMain checks, after every test ran, that no goroutine is left behind: every test
 // unloads its managers, and Unload must stop the async workers.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	ctest.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutines left after the tests: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ctest.Main(m) }

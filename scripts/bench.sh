@@ -42,22 +42,29 @@ config() { # name body...
   chmod 0600 "$f"
   echo "$f"
 }
-replay() { # label blocks ops stakers configs...
-  local label=$1 blocks=$2 ops=$3 stakers=$4; shift 4
+replay() { # label input configs... (input: a chain file, or "synthetic BLOCKS OPS STAKERS")
+  local label=$1 input=$2; shift 2
+  local src=(--input "$input")
+  if [ "$input" = synthetic ]; then
+    src=(--synthetic --blocks "$1" --ops "$2" --stakers "$3" --seed 7 --block-size 256); shift 3
+  fi
   local args=()
   for c in "$@"; do args+=(--plugin "$c"); done
-  "$BIN" replay "${args[@]}" --synthetic --blocks "$blocks" --ops "$ops" --stakers "$stakers" \
-    --seed 7 --block-size 256 --json --progress never > "$OUT/replay-$label.json"
+  "$BIN" replay "${args[@]}" "${src[@]}" --json --progress never > "$OUT/replay-$label.json"
   echo "$label: $(grep -m1 '"events"' "$OUT/replay-$label.json") $(grep -m1 max_rss_kb "$OUT/replay-$label.json")" >&2
 }
 
-# ~100 events per block: 64 ops, 35 stakers, 1 block event.
+# Chains of ~100 events per block (64 ops, 35 stakers, the Block event), 10^4 to 10^6 events,
+# over a bounded key space (2000 keys per mapping) so that the chain's state stops growing:
+# what is left to grow would be the pipeline's own memory. Replayed from files (streamed).
 sizes=(100 1000 10000)
 [ "${BENCH_QUICK:-0}" = 1 ] && sizes=(100 1000)
 for blocks in "${sizes[@]}"; do
+  chain="$W/chain-$blocks.ndjson"
+  "$BIN" gen -q --blocks "$blocks" --ops 64 --stakers 35 --seed 7 --block-size 256 --key-space 2000 -o "$chain"
   rm -f "$W"/history.db* "$W"/events.ndjson
-  replay "history-sqlite-$blocks" "$blocks" 64 35 "$(config hs "libpath: '$PLUG/libslipstream_history.so', sqlite: 'history.db'")"
-  replay "rust-ndjson-$blocks" "$blocks" 64 35 "$(config rs "libpath: '$PLUG/libslipstream_example_rust.so', path: 'events.ndjson'")"
+  replay "history-sqlite-$blocks" "$chain" "$(config hs "libpath: '$PLUG/libslipstream_history.so', sqlite: 'history.db'")"
+  replay "rust-ndjson-$blocks" "$chain" "$(config rs "libpath: '$PLUG/libslipstream_example_rust.so', path: 'events.ndjson'")"
 done
 
 say "engines' own limit"
@@ -65,8 +72,9 @@ ROWS=${BENCH_ENGINE_ROWS:-200000}
 make -s bench-c-insert C_BENCH_ROWS="$ROWS" C_BENCH_DB="$W/limit.db" | tee "$OUT/engine-sqlite.txt" >&2
 echo "sqlite_limit=$(sed -n 's/.*rows_per_sec=\([0-9.]*\).*/\1/p' "$OUT/engine-sqlite.txt" | tail -1)" > "$OUT/engine.env"
 rm -f "$W"/history.db*
-# mapping events only (no stakers), as the insert loop writes mapping rows only
-replay engine-sqlite $((ROWS / 64)) 64 0 "$(config es "libpath: '$PLUG/libslipstream_history.so', sqlite: 'history.db'")"
+# mapping events only (no stakers), as the insert loop writes mapping rows only; the plugin
+# commits every 32 blocks (batch_blocks), as the loop commits large transactions
+replay engine-sqlite synthetic $((ROWS / 64)) 64 0 "$(config es "libpath: '$PLUG/libslipstream_history.so', sqlite: 'history.db', batch_blocks: 32")"
 
 PGBIN=/usr/lib/postgresql/15/bin
 if [ -x "$PGBIN/initdb" ]; then
@@ -84,9 +92,9 @@ if [ -x "$PGBIN/initdb" ]; then
   DSN="host=$PGD user=postgres dbname=postgres"
   build/cmake/plugins/example_c/bench_insert postgres "$DSN" "$ROWS" | tee "$OUT/engine-postgres.txt" >&2 || true
   echo "postgres_limit=$(sed -n 's/.*rows_per_sec=\([0-9.]*\).*/\1/p' "$OUT/engine-postgres.txt" | tail -1)" >> "$OUT/engine.env"
-  replay engine-postgres $((ROWS / 64)) 64 0 "$(config ep "libpath: '$PLUG/libslipstream_history.so', postgres: '$DSN', schema: 'bench_plugin'")"
+  replay engine-postgres synthetic $((ROWS / 64)) 64 0 "$(config ep "libpath: '$PLUG/libslipstream_history.so', postgres: '$DSN', schema: 'bench_plugin', batch_blocks: 32")"
   for blocks in "${sizes[@]}"; do
-    replay "history-postgres-$blocks" "$blocks" 64 35 "$(config hp "libpath: '$PLUG/libslipstream_history.so', postgres: '$DSN', schema: 'bench_e2e_$blocks'")"
+    replay "history-postgres-$blocks" "$W/chain-$blocks.ndjson" "$(config hp "libpath: '$PLUG/libslipstream_history.so', postgres: '$DSN', schema: 'bench_e2e_$blocks'")"
   done
 fi
 

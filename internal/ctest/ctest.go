@@ -4,6 +4,7 @@
 package ctest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Root returns the repository's root directory (the one holding go.mod).
@@ -117,4 +120,19 @@ func build(t testing.TB, out, src string, flags []string) string {
 	}
 	cache[key] = path
 	return path
+}
+
+// Main is the TestMain of the packages whose tests compile plugins: it runs the tests,
+// removes what was compiled, and fails the run if a goroutine outlived the tests (every
+// manager must have been unloaded, every server shut down).
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines left after the tests: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
