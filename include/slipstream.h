@@ -317,7 +317,8 @@ struct slipstream_plugin {
 #endif
 
 /*
- * Defines the two exported entry points of a plugin library:
+ * Defines the two exported entry points of a plugin library (write it at file scope, with no
+ * semicolon after it: `SLIPSTREAM_DECLARE_PLUGIN(my_create)`):
  *
  *   uint32_t slipstream_abi_version(void);    returns the SLIPSTREAM_ABI_VERSION built with
  *   slipstream_plugin *_create_plugin(void);  returns create_fn(): a new instance, or NULL
