@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipstream-go/slipstream/admin"
 	"github.com/slipstream-go/slipstream/finalize"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
 // TestMetrics scrapes /metrics after a known replay and checks every slipstream series.
@@ -322,19 +323,4 @@ func jsonText(t *testing.T, v any) string {
 }
 
 // syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = ctest.LogBuffer

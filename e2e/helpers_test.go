@@ -148,23 +148,8 @@ func compareEvents(t *testing.T, what string, got, want []abi.Event) {
 	}
 }
 
-// logBuffer is a goroutine-safe sink for the manager's zerolog output.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer is a goroutine-safe log sink.
+type logBuffer = ctest.LogBuffer
 
 // newManager returns a manager logging (debug and up) into a buffer, unloaded at the end
 // of the test if the test did not unload it (Unload is idempotent).

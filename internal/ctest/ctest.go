@@ -4,12 +4,12 @@
 package ctest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 
@@ -96,30 +96,7 @@ func Program(t testing.TB, name, src string, flags ...string) string {
 
 func build(t testing.TB, out, src string, flags []string) string {
 	t.Helper()
-	cc := CC(t)
-	root := Root(t)
-	key := out + "\x00" + src + "\x00" + strings.Join(flags, "\x00")
-	cacheMu.Lock()
-	defer cacheMu.Unlock()
-	if p, ok := cache[key]; ok {
-		return p
-	}
-	sub, err := os.MkdirTemp(outDir(t), "build-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(sub, out)
-	args := append([]string{"-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-g",
-		"-I", filepath.Join(root, "include"), "-o", path, filepath.Join(root, src)}, flags...)
-	if runtime.GOOS == "linux" {
-		args = append(args, "-ldl", "-lpthread")
-	}
-	cmd := exec.Command(cc, args...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("compiling %s: %v\n%s %s\n%s", src, err, cc, strings.Join(args, " "), b)
-	}
-	cache[key] = path
-	return path
+	return buildSources(t, out, []string{src}, flags, nil)
 }
 
 // Main is the TestMain of the packages whose tests compile plugins: it runs the tests,
@@ -135,4 +112,24 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// LogBuffer is a goroutine-safe sink for a logger's output (plugins log from any thread).
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
