@@ -55,68 +55,59 @@ func newCSubscriberManager(b *testing.B) *host.Manager {
 	return m
 }
 
-func BenchmarkUpdateKeyValue(b *testing.B) {
-	cases := []struct {
-		name    string
-		manager func(b *testing.B) *host.Manager // nil: no manager
-	}{
-		{"no-manager", nil},
-		{"manager-unsubscribed", func(*testing.B) *host.Manager { return host.NewManager() }},
-		{"subscriber-go", newGoSubscriberManager},
-		{"subscriber-c", newCSubscriberManager},
-	}
-	for _, c := range cases {
+// managerCases are the stores both benchmarks compare: no manager, a manager nobody
+// subscribes through, a Go and a C subscriber.
+var managerCases = []struct {
+	name    string
+	manager func(b *testing.B) *host.Manager // nil: no manager
+}{
+	{"no-manager", nil},
+	{"manager-unsubscribed", func(*testing.B) *host.Manager { return host.NewManager() }},
+	{"subscriber-go", newGoSubscriberManager},
+	{"subscriber-c", newCSubscriberManager},
+}
+
+// eachManager runs bench as a sub-benchmark per case, on a new store with that manager.
+func eachManager(b *testing.B, bench func(b *testing.B, s *Store)) {
+	for _, c := range managerCases {
 		b.Run(c.name, func(b *testing.B) {
 			s := NewStore()
 			if c.manager != nil {
 				s.SetSlipstreamPluginManager(c.manager(b))
 			}
-			benchUpdates(b, s)
+			bench(b, s)
 		})
 	}
 }
 
+func BenchmarkUpdateKeyValue(b *testing.B) { eachManager(b, benchUpdates) }
+
 // BenchmarkUpdateKeyValueInBatch is the same inside atomic batches of 1024 writes
 // (finished, so held events are delivered in one BroadcastBatch call per batch).
 func BenchmarkUpdateKeyValueInBatch(b *testing.B) {
-	cases := []struct {
-		name    string
-		manager func(b *testing.B) *host.Manager
-	}{
-		{"no-manager", nil},
-		{"manager-unsubscribed", func(*testing.B) *host.Manager { return host.NewManager() }},
-		{"subscriber-go", newGoSubscriberManager},
-		{"subscriber-c", newCSubscriberManager},
-	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			s := NewStore()
-			if c.manager != nil {
-				s.SetSlipstreamPluginManager(c.manager(b))
-			}
-			p, m := []byte("credits.aleo"), []byte("account")
-			key := []byte("aleo1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq")
-			value := make([]byte, 40)
-			if err := s.InitializeMapping(p, m); err != nil {
+	eachManager(b, func(b *testing.B, s *Store) {
+		p, m := []byte("credits.aleo"), []byte("account")
+		key := []byte("aleo1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq")
+		value := make([]byte, 40)
+		if err := s.InitializeMapping(p, m); err != nil {
+			b.Fatal(err)
+		}
+		s.SetCanonical(true)
+		_ = s.StartAtomic()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			value[0] = byte(i)
+			if err := s.UpdateKeyValue(p, m, key, value); err != nil {
 				b.Fatal(err)
 			}
-			s.SetCanonical(true)
-			_ = s.StartAtomic()
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				value[0] = byte(i)
-				if err := s.UpdateKeyValue(p, m, key, value); err != nil {
-					b.Fatal(err)
-				}
-				if i++; i%1024 == 0 {
-					_ = s.FinishAtomic()
-					_ = s.StartAtomic()
-				}
+			if i++; i%1024 == 0 {
+				_ = s.FinishAtomic()
+				_ = s.StartAtomic()
 			}
-			_ = s.FinishAtomic()
-		})
-	}
+		}
+		_ = s.FinishAtomic()
+	})
 }
 
 // benchUpdates overwrites one key of credits.aleo/account in a canonical context outside a

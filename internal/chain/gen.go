@@ -537,18 +537,27 @@ func (g *generator) randomRemove() {
 	g.opRemove(mi, k)
 }
 
-func (g *generator) randomReplace() {
+// liveCandidate picks uniformly among the live mappings whose spec passes keep; ok is
+// false when there is none.
+func (g *generator) liveCandidate(keep func(*mapSpec) bool) (mi int, ok bool) {
 	var cands []int
-	for mi := range g.specs {
-		if g.specs[mi].replaceable && g.state[mi].live {
-			cands = append(cands, mi)
+	for i := range g.specs {
+		if keep(&g.specs[i]) && g.state[i].live {
+			cands = append(cands, i)
 		}
 	}
 	if len(cands) == 0 {
+		return 0, false
+	}
+	return cands[g.r.IntN(len(cands))], true
+}
+
+func (g *generator) randomReplace() {
+	mi, ok := g.liveCandidate(func(s *mapSpec) bool { return s.replaceable })
+	if !ok {
 		g.randomPut(OpUpdate)
 		return
 	}
-	mi := cands[g.r.IntN(len(cands))]
 	s := &g.specs[mi]
 	g.swapMap(mi, true)
 	n := g.r.IntN(min(s.keySpace, 8) + 1) // 0..8 entries: an empty replacement happens too
@@ -563,17 +572,11 @@ func (g *generator) randomReplace() {
 }
 
 func (g *generator) randomRemoveMapping() {
-	var cands []int
-	for mi := range g.specs {
-		if g.specs[mi].removable && g.state[mi].live {
-			cands = append(cands, mi)
-		}
-	}
-	if len(cands) == 0 {
+	mi, ok := g.liveCandidate(func(s *mapSpec) bool { return s.removable })
+	if !ok {
 		g.randomPut(OpUpdate)
 		return
 	}
-	mi := cands[g.r.IntN(len(cands))]
 	s := &g.specs[mi]
 	g.swapMap(mi, false)
 	g.emit(Op{Kind: OpRemoveMapping, Program: s.program, Mapping: s.name})
