@@ -64,21 +64,6 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("EventKind(%d)", uint32(k))
 }
 
-// Valid reports whether k is a kind of this ABI version.
-func (k EventKind) Valid() bool { return k < KindCount }
-
-// ParseEventKind reads a kind's name as String writes it; it also accepts snake_case
-// ("mapping_update") since configs are often written that way.
-func ParseEventKind(s string) (EventKind, error) {
-	norm := strings.ReplaceAll(strings.ToLower(s), "_", "")
-	for k, n := range kindNames {
-		if strings.ToLower(n) == norm {
-			return EventKind(k), nil
-		}
-	}
-	return 0, fmt.Errorf("abi: unknown event kind %q (want one of %s)", s, strings.Join(kindNames[:], ", "))
-}
-
 // Kinds lists every kind in order.
 func Kinds() []EventKind { return []EventKind{MappingUpdate, MappingRemoval, StakingReward, Block} }
 

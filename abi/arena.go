@@ -64,9 +64,6 @@ func (a *Arena) Free() {
 	a.hdr, a.data = nil, nil
 }
 
-// Cap returns the size of the arena's data mapping in bytes.
-func (a *Arena) Cap() int { return len(a.data) }
-
 func roundUp(n int) int { return (n + align - 1) &^ (align - 1) }
 
 // reserve makes room for n events and payload bytes of the given size, remapping the data
@@ -253,10 +250,4 @@ func (b CBytes) Slice() []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(cmem.Pointer(b.Ptr)), b.Len)
-}
-
-// KindAt returns the kind of the i-th event of the slipstream_event array at ptr (memory
-// outside the Go heap, such as an Arena's).
-func KindAt(ptr uintptr, i int) EventKind {
-	return EventKind((*CEvent)(cmem.Pointer(ptr + uintptr(i)*SizeofEvent)).Kind)
 }
