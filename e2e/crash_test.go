@@ -3,6 +3,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/hex"
@@ -83,26 +84,34 @@ func killMidway(t *testing.T, bin, cfg, chainFile, dbPath string, at uint32, res
 		args = append(args, "--from-height", resumeHeight(t, dbPath))
 	}
 	cmd := exec.Command(bin, args...)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(5 * time.Minute)
 	var seen uint32
 	var lastErr error
-	for {
-		if _, err := os.Stat(dbPath); err == nil {
-			if seen, lastErr = maxHeight(t, dbPath); seen >= at {
-				break
+	for reached := false; !reached; {
+		select {
+		case err := <-exited:
+			t.Fatalf("the replay ended (%v) before height %d was stored (last seen %d, last error %v); its output:\n%s",
+				err, at, seen, lastErr, output.Bytes())
+		case <-deadline:
+			cmd.Process.Kill()
+			<-exited
+			t.Fatalf("the replay did not reach height %d (last seen %d, last error %v); its output:\n%s", at, seen, lastErr, output.Bytes())
+		case <-time.After(10 * time.Millisecond):
+			if _, err := os.Stat(dbPath); err == nil {
+				seen, lastErr = maxHeight(t, dbPath)
+				reached = seen >= at
 			}
 		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("the replay did not reach height %d (last seen %d, last error %v)", at, seen, lastErr)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
-	err := cmd.Wait()
+	err := <-exited
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if err == nil || !ok || !ws.Signaled() {
 		t.Fatalf("the replay was not killed mid-run (it ended with %v): make the chain longer", err)

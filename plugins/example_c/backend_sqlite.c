@@ -175,6 +175,9 @@ static const hist_backend_ops sqlite_ops = {
    durable at each checkpoint and never corrupts: a commit lost to a power cut is simply
    replayed by the node (the plugin is idempotent). */
 static int32_t configure(sqlite_backend *s, const char *path, slipstream_error *err) {
+    /* First: a reader (a history query, a monitoring tool) may hold a lock right now, and
+       switching to WAL or recovering the WAL of a crashed writer waits for it. */
+    sqlite3_busy_timeout(s->db, 5000);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
@@ -192,7 +195,6 @@ static int32_t configure(sqlite_backend *s, const char *path, slipstream_error *
         sqlite3_free(msg);
         return SLIPSTREAM_ERROR;
     }
-    sqlite3_busy_timeout(s->db, 5000);
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) != SQLITE_OK) {
             return slipstream_error_set(err, "history: sqlite: cannot prepare \"%s\": %s", stmt_sql[i],
