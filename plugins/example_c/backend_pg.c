@@ -1,14 +1,17 @@
 /*
  * backend_pg.c — the PostgreSQL backend of the history plugin (libpq).
  *
- * Rows are buffered in memory per table (copied: event bytes are borrowed) and written at
- * commit time inside BEGIN … COMMIT with prepared multi-row
- *     INSERT … VALUES (…),(…)… ON CONFLICT DO NOTHING
- * statements in binary format. Chunk sizes are powers of two up to PG_MAX_CHUNK, so at most
- * PG_CHUNK_LEVELS statements per table are ever prepared and any row count is covered.
- * A block with very many rows is flushed early (PG_FLUSH_ROWS) into the open transaction,
- * which bounds memory without splitting the commit unit.
- * (COPY would be faster still, but cannot skip rows already stored, which replays need.)
+ * Rows are buffered in memory per table, already encoded as binary COPY tuples (copied:
+ * event bytes are borrowed). Every table has a session-local staging table
+ *     CREATE TEMP TABLE pg_temp.slipstream_tmp_<t> (LIKE <schema>.<t>) ON COMMIT DELETE ROWS
+ * created once per session (again after a reconnect). Inside BEGIN … COMMIT the buffered rows
+ * go into the staging tables with COPY … FROM STDIN (FORMAT binary); at commit one prepared
+ *     INSERT INTO <schema>.<t> (…) SELECT … FROM pg_temp.slipstream_tmp_<t> ON CONFLICT DO NOTHING
+ * per table moves them into the real tables, skipping rows already stored (replays must be
+ * idempotent, which a plain COPY into the real tables could not be). COMMIT then empties the
+ * staging tables; a ROLLBACK discards their rows with the rest of the transaction.
+ * A block with very many rows is copied early (PG_FLUSH_ROWS) into the staging tables of the
+ * open transaction, which bounds client memory without splitting the commit unit.
  */
 #define SLIPSTREAM_ERROR_HELPER
 #include "hist_backend.h"
@@ -20,30 +23,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PG_CHUNK_LEVELS 9                            /* chunks of 1, 2, 4 … 256 rows */
-#define PG_MAX_CHUNK (1 << (PG_CHUNK_LEVELS - 1))
-#define PG_MAX_COLS 6
 #define PG_FLUSH_ROWS 4096
-#define OID_BYTEA 17
-#define OID_INT8 20
+#define PG_COPY_PIECE (1 << 20) /* bytes handed to PQputCopyData at once */
+#define PG_STAGING_PREFIX "slipstream_tmp_"
 
 enum { T_HISTORY, T_REMOVALS, T_REWARDS, T_BLOCKS, T_COUNT };
-
-typedef struct pg_cell {
-    size_t off;  /* into the table's arena */
-    int len;     /* -1: SQL NULL */
-} pg_cell;
 
 typedef struct pg_table {
     const char *name;
     const char *cols;
-    int ncols;
-    Oid types[PG_MAX_COLS];
-    pg_cell *cells;
-    size_t ncells, cap_cells;
-    char *arena;
-    size_t arena_len, arena_cap;
-    unsigned char prepared[PG_CHUNK_LEVELS];
+    const char *key; /* the primary key: the merge inserts in its order */
+    int16_t ncols;
+    unsigned char *buf; /* binary COPY tuples, without the header and the trailer */
+    size_t len, cap;
+    size_t rows;        /* tuples in buf */
+    size_t staged;      /* rows copied into the staging table in this transaction */
 } pg_table;
 
 typedef struct pg_backend {
@@ -54,22 +48,23 @@ typedef struct pg_backend {
     pg_table tables[T_COUNT];
     size_t buffered_rows;
     int in_tx;
-    /* scratch for one chunk's parameters */
-    const char *values[PG_MAX_CHUNK * PG_MAX_COLS];
-    int lengths[PG_MAX_CHUNK * PG_MAX_COLS];
-    int formats[PG_MAX_CHUNK * PG_MAX_COLS];
-    Oid types[PG_MAX_CHUNK * PG_MAX_COLS];
+    int direct;   /* flushes COPY straight into the real tables (no conflict seen lately) */
+    int conflict; /* the last COPY failed on a unique violation */
 } pg_backend;
 
 static const pg_table table_templates[T_COUNT] = {
-    [T_HISTORY] = {"mapping_history", "program_id, mapping_name, key, block_height, seq, value", 6,
-                   {OID_BYTEA, OID_BYTEA, OID_BYTEA, OID_INT8, OID_INT8, OID_BYTEA}, NULL, 0, 0, NULL, 0, 0, {0}},
-    [T_REMOVALS] = {"mapping_removals", "program_id, mapping_name, block_height, seq", 4,
-                    {OID_BYTEA, OID_BYTEA, OID_INT8, OID_INT8, 0, 0}, NULL, 0, 0, NULL, 0, 0, {0}},
-    [T_REWARDS] = {"staking_rewards", "staker, validator, block_height, reward, new_stake", 5,
-                   {OID_BYTEA, OID_BYTEA, OID_INT8, OID_INT8, OID_INT8, 0}, NULL, 0, 0, NULL, 0, 0, {0}},
-    [T_BLOCKS] = {"blocks", "block_height, block", 2, {OID_INT8, OID_BYTEA, 0, 0, 0, 0}, NULL, 0, 0, NULL, 0, 0, {0}},
+    [T_HISTORY] = {"mapping_history", "program_id, mapping_name, key, block_height, seq, value",
+                   "program_id, mapping_name, key, block_height, seq", 6, NULL, 0, 0, 0, 0},
+    [T_REMOVALS] = {"mapping_removals", "program_id, mapping_name, block_height, seq",
+                    "program_id, mapping_name, block_height, seq", 4, NULL, 0, 0, 0, 0},
+    [T_REWARDS] = {"staking_rewards", "staker, validator, block_height, reward, new_stake",
+                   "staker, block_height", 5, NULL, 0, 0, 0, 0},
+    [T_BLOCKS] = {"blocks", "block_height, block", "block_height", 2, NULL, 0, 0, 0, 0},
 };
+
+/* Binary COPY: signature, flags (int32 0), header extension length (int32 0); trailer int16 -1. */
+static const unsigned char copy_header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xFF, '\r', '\n', 0};
+static const unsigned char copy_trailer[2] = {0xFF, 0xFF};
 
 static pg_backend *as_pg(hist_backend *be) { return (pg_backend *)be; }
 
@@ -80,128 +75,169 @@ static int32_t pg_fail(slipstream_error *err, const char *what, const char *msg)
     return slipstream_error_set(err, "history: postgres: %s: %.*s", what, (int)n, msg != NULL ? msg : "");
 }
 
+/* The result's message, or the connection's when the result has none (e.g. connection lost). */
+static const char *result_error(const pg_backend *p, const PGresult *res) {
+    const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+    return msg[0] != '\0' ? msg : PQerrorMessage(p->conn);
+}
+
 /* Runs a command that returns no rows. */
 static int32_t pg_exec(pg_backend *p, const char *sql, const char *what, slipstream_error *err) {
     PGresult *res = PQexec(p->conn, sql);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok) pg_fail(err, what != NULL ? what : sql, PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res) : PQerrorMessage(p->conn));
+    if (!ok) pg_fail(err, what != NULL ? what : sql, result_error(p, res));
     PQclear(res);
     return ok ? SLIPSTREAM_OK : SLIPSTREAM_ERROR;
 }
 
-/* ---- row buffers ---------------------------------------------------------------------- */
+/* ---- row buffers (binary COPY tuples) ------------------------------------------------- */
 
-static int grow(void **buf, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 0;
-    size_t n = *cap != 0 ? *cap : 64;
-    while (n < need) n *= 2;
-    void *b = realloc(*buf, n * elem);
-    if (b == NULL) return -1;
-    *buf = b;
-    *cap = n;
-    return 0;
-}
-
-static int cell_raw(pg_table *t, const void *data, size_t len, int is_null) {
-    if (!is_null && len > (size_t)INT_MAX) return -1;
-    if (grow((void **)&t->cells, &t->cap_cells, t->ncells + 1, sizeof *t->cells) != 0) return -1;
-    if (!is_null && grow((void **)&t->arena, &t->arena_cap, t->arena_len + len, 1) != 0) return -1;
-    pg_cell *c = &t->cells[t->ncells++];
-    c->off = t->arena_len;
-    c->len = is_null ? -1 : (int)len;
-    if (!is_null && len > 0) {
-        memcpy(t->arena + t->arena_len, data, len);
-        t->arena_len += len;
+static int reserve(pg_table *t, size_t more) {
+    if (more > SIZE_MAX - t->len) return -1;
+    size_t need = t->len + more;
+    if (need <= t->cap) return 0;
+    size_t n = t->cap != 0 ? t->cap : 4096;
+    while (n < need) {
+        if (n > SIZE_MAX / 2) return -1;
+        n *= 2;
     }
+    unsigned char *b = realloc(t->buf, n);
+    if (b == NULL) return -1;
+    t->buf = b;
+    t->cap = n;
     return 0;
 }
 
-static int cell_bytes(pg_table *t, const slipstream_bytes *b) { return cell_raw(t, b->ptr, (size_t)b->len, 0); }
+/* Network byte order (big-endian), as binary COPY wants. */
+static void put_be(pg_table *t, uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; i--, v >>= 8) t->buf[t->len + (size_t)i] = (unsigned char)(v & 0xFF);
+    t->len += (size_t)bytes;
+}
 
-/* int8 in binary format is 8 bytes, big-endian. u64 amounts keep their bits (see README). */
+/* Starts a tuple: its field count. */
+static int row_begin(pg_table *t) {
+    if (reserve(t, 2) != 0) return -1;
+    put_be(t, (uint16_t)t->ncols, 2);
+    return 0;
+}
+
+static int cell_null(pg_table *t) {
+    if (reserve(t, 4) != 0) return -1;
+    put_be(t, UINT32_MAX, 4); /* length -1: SQL NULL */
+    return 0;
+}
+
+static int cell_bytes(pg_table *t, const slipstream_bytes *b) {
+    if (b->len > (uint64_t)INT32_MAX || reserve(t, 4 + (size_t)b->len) != 0) return -1;
+    put_be(t, b->len, 4);
+    if (b->len > 0) memcpy(t->buf + t->len, b->ptr, (size_t)b->len);
+    t->len += (size_t)b->len;
+    return 0;
+}
+
+/* int8: 8 bytes, big-endian. u64 amounts keep their bits (see README). */
 static int cell_i64(pg_table *t, uint64_t v) {
-    unsigned char be[8];
-    for (int i = 7; i >= 0; i--, v >>= 8) be[i] = (unsigned char)(v & 0xFF);
-    return cell_raw(t, be, sizeof be, 0);
+    if (reserve(t, 12) != 0) return -1;
+    put_be(t, 8, 4);
+    put_be(t, v, 8);
+    return 0;
 }
 
 static void table_clear(pg_table *t) {
-    t->ncells = 0;
-    t->arena_len = 0;
+    t->len = 0;
+    t->rows = 0;
 }
 
-/* ---- prepared multi-row inserts ------------------------------------------------------- */
-
-static void stmt_name(char *buf, size_t cap, const pg_table *t, int level) {
-    snprintf(buf, cap, "hist_%s_%d", t->name, 1 << level);
-}
-
-static int32_t prepare_chunk(pg_backend *p, pg_table *t, int level, slipstream_error *err) {
-    if (t->prepared[level]) return SLIPSTREAM_OK;
-    int rows = 1 << level, nparams = rows * t->ncols;
-    size_t cap = strlen(t->name) + strlen(t->cols) + (size_t)nparams * 8 + (size_t)rows * 4 + 96;
-    char *sql = malloc(cap);
-    if (sql == NULL) return slipstream_error_set(err, "history: out of memory");
-    size_t n = (size_t)snprintf(sql, cap, "INSERT INTO %s (%s) VALUES ", t->name, t->cols);
-    for (int r = 0, param = 1; r < rows; r++) {
-        n += (size_t)snprintf(sql + n, cap - n, r == 0 ? "(" : ",(");
-        for (int c = 0; c < t->ncols; c++, param++) {
-            n += (size_t)snprintf(sql + n, cap - n, c == 0 ? "$%d" : ",$%d", param);
-            p->types[param - 1] = t->types[c];
-        }
-        n += (size_t)snprintf(sql + n, cap - n, ")");
+static void clear_buffers(pg_backend *p) {
+    for (int i = 0; i < T_COUNT; i++) {
+        table_clear(&p->tables[i]);
+        p->tables[i].staged = 0;
     }
-    snprintf(sql + n, cap - n, " ON CONFLICT DO NOTHING");
-    char name[64];
-    stmt_name(name, sizeof name, t, level);
-    PGresult *res = PQprepare(p->conn, name, sql, nparams, p->types);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok) pg_fail(err, "prepare insert", PQresultErrorMessage(res));
-    PQclear(res);
+    p->buffered_rows = 0;
+}
+
+/* ---- COPY into the staging tables, merge into the real ones --------------------------- */
+
+static void merge_stmt_name(char *buf, size_t cap, const pg_table *t) { snprintf(buf, cap, "hist_merge_%s", t->name); }
+
+/* Ends the COPY in progress (aborting it when !ok) and collects its result. On failure, *err
+   gets the first cause unless it already holds one (ok == 0). */
+static int32_t copy_finish(pg_backend *p, int ok, const char *what, slipstream_error *err) {
+    if (PQputCopyEnd(p->conn, ok ? NULL : "history: copy aborted") != 1 && ok) {
+        pg_fail(err, what, PQerrorMessage(p->conn));
+        ok = 0;
+    }
+    PGresult *res;
+    while ((res = PQgetResult(p->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && ok) {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            p->conflict = state != NULL && strcmp(state, "23505") == 0; /* unique_violation */
+            pg_fail(err, what, result_error(p, res));
+            ok = 0;
+        }
+        PQclear(res);
+        /* Still in COPY (the end could not be sent) or the connection is gone: stop waiting. */
+        if (st == PGRES_COPY_IN || PQstatus(p->conn) == CONNECTION_BAD) break;
+    }
+    return ok ? SLIPSTREAM_OK : SLIPSTREAM_ERROR;
+}
+
+static int copy_put(pg_backend *p, const void *data, size_t len) {
+    const char *d = data;
+    while (len > 0) {
+        int n = len > PG_COPY_PIECE ? PG_COPY_PIECE : (int)len;
+        if (PQputCopyData(p->conn, d, n) != 1) return -1;
+        d += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Copies a table's buffered rows (kept until the whole flush succeeded) into the real table
+   (direct) or into its staging table, inside the open transaction. */
+static int32_t copy_table(pg_backend *p, pg_table *t, int direct, slipstream_error *err) {
+    if (t->rows == 0) return SLIPSTREAM_OK;
+    char what[96], *sql = malloc(strlen(p->search_path) + 256);
+    if (sql == NULL) return slipstream_error_set(err, "history: out of memory");
+    snprintf(what, sizeof what, "copy into %s%s", direct ? "" : PG_STAGING_PREFIX, t->name);
+    if (direct) {
+        sprintf(sql, "COPY %s.%s (%s) FROM STDIN (FORMAT binary)", p->search_path, t->name, t->cols);
+    } else {
+        sprintf(sql, "COPY pg_temp." PG_STAGING_PREFIX "%s (%s) FROM STDIN (FORMAT binary)", t->name, t->cols);
+    }
+    PGresult *res = PQexec(p->conn, sql);
     free(sql);
+    p->conflict = 0;
+    int ok = PQresultStatus(res) == PGRES_COPY_IN;
+    if (!ok) pg_fail(err, what, result_error(p, res));
+    PQclear(res);
     if (!ok) return SLIPSTREAM_ERROR;
-    t->prepared[level] = 1;
+    ok = copy_put(p, copy_header, sizeof copy_header) == 0 && copy_put(p, t->buf, t->len) == 0 &&
+         copy_put(p, copy_trailer, sizeof copy_trailer) == 0;
+    if (!ok) pg_fail(err, what, PQerrorMessage(p->conn));
+    if (copy_finish(p, ok, what, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+    if (!direct) t->staged += t->rows;
     return SLIPSTREAM_OK;
 }
 
-static int32_t exec_chunk(pg_backend *p, pg_table *t, size_t first_row, int level, slipstream_error *err) {
-    static const char empty[1] = {0}; /* a zero-length value must not be a NULL pointer (NULL is SQL NULL) */
-    if (prepare_chunk(p, t, level, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
-    int nparams = (1 << level) * t->ncols;
-    const pg_cell *cells = &t->cells[first_row * (size_t)t->ncols];
-    for (int i = 0; i < nparams; i++) {
-        p->values[i] = cells[i].len < 0 ? NULL : cells[i].len == 0 ? empty : t->arena + cells[i].off;
-        p->lengths[i] = cells[i].len < 0 ? 0 : cells[i].len;
-        p->formats[i] = 1;
-    }
+/* Moves a table's staged rows into the real table, skipping those already stored; *all_new
+   is cleared when some were. */
+static int32_t merge_table(pg_backend *p, pg_table *t, int *all_new, slipstream_error *err) {
+    if (t->staged == 0) return SLIPSTREAM_OK;
     char name[64];
-    stmt_name(name, sizeof name, t, level);
-    PGresult *res = PQexecPrepared(p->conn, name, nparams, p->values, p->lengths, p->formats, 0);
+    merge_stmt_name(name, sizeof name, t);
+    PGresult *res = PQexecPrepared(p->conn, name, 0, NULL, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok) {
         char what[96];
         snprintf(what, sizeof what, "insert into %s", t->name);
-        pg_fail(err, what, PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res) : PQerrorMessage(p->conn));
+        pg_fail(err, what, result_error(p, res));
+    } else if (strtoull(PQcmdTuples(res), NULL, 10) != t->staged) {
+        *all_new = 0;
     }
     PQclear(res);
     return ok ? SLIPSTREAM_OK : SLIPSTREAM_ERROR;
-}
-
-static int32_t flush_table(pg_backend *p, pg_table *t, slipstream_error *err) {
-    size_t rows = t->ncells / (size_t)t->ncols;
-    for (size_t done = 0; done < rows;) {
-        int level = PG_CHUNK_LEVELS - 1;
-        while (((size_t)1 << level) > rows - done) level--;
-        if (exec_chunk(p, t, done, level, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
-        done += (size_t)1 << level;
-    }
-    table_clear(t);
-    return SLIPSTREAM_OK;
-}
-
-static void clear_buffers(pg_backend *p) {
-    for (int i = 0; i < T_COUNT; i++) table_clear(&p->tables[i]);
-    p->buffered_rows = 0;
 }
 
 /* ---- connection ----------------------------------------------------------------------- */
@@ -222,21 +258,51 @@ static int32_t setup_session(pg_backend *p, slipstream_error *err) {
     PGresult *res = PQexecParams(p->conn, "SELECT pg_catalog.set_config('search_path', $1, false)", 1, NULL,
                                  params, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok) pg_fail(err, "set search_path", PQresultErrorMessage(res));
+    if (!ok) pg_fail(err, "set search_path", result_error(p, res));
     PQclear(res);
     if (!ok) return SLIPSTREAM_ERROR;
-    for (int i = 0; i < T_COUNT; i++) memset(p->tables[i].prepared, 0, sizeof p->tables[i].prepared);
     return pg_exec(p, "SET client_min_messages = warning", NULL, err);
 }
 
-/* A connection lost between transactions is re-established (prepared statements too). */
+/* The staging tables and the merge statements: per session, after the real tables exist. */
+static int32_t setup_staging(pg_backend *p, slipstream_error *err) {
+    size_t cap = 2 * strlen(p->search_path) + 512;
+    char *sql = malloc(cap);
+    if (sql == NULL) return slipstream_error_set(err, "history: out of memory");
+    int32_t rc = SLIPSTREAM_OK;
+    for (int i = 0; i < T_COUNT && rc == SLIPSTREAM_OK; i++) {
+        const pg_table *t = &p->tables[i];
+        char what[96], name[64];
+        snprintf(what, sizeof what, "create temp table " PG_STAGING_PREFIX "%s", t->name);
+        snprintf(sql, cap,
+                 "CREATE TEMP TABLE IF NOT EXISTS pg_temp." PG_STAGING_PREFIX "%s (LIKE %s.%s) ON COMMIT DELETE ROWS",
+                 t->name, p->search_path, t->name);
+        if ((rc = pg_exec(p, sql, what, err)) != SLIPSTREAM_OK) break;
+        snprintf(sql, cap,
+                 "INSERT INTO %s.%s (%s) SELECT %s FROM pg_temp." PG_STAGING_PREFIX "%s ORDER BY %s ON CONFLICT DO NOTHING",
+                 p->search_path, t->name, t->cols, t->cols, t->name, t->key);
+        merge_stmt_name(name, sizeof name, t);
+        PGresult *res = PQprepare(p->conn, name, sql, 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            snprintf(what, sizeof what, "prepare insert into %s", t->name);
+            rc = pg_fail(err, what, result_error(p, res));
+        }
+        PQclear(res);
+    }
+    free(sql);
+    return rc;
+}
+
+/* A connection lost between transactions is re-established (staging tables and prepared
+   statements too). */
 static int32_t ensure_connected(pg_backend *p, slipstream_error *err) {
     if (PQstatus(p->conn) == CONNECTION_OK) return SLIPSTREAM_OK;
     if (p->in_tx) return pg_fail(err, "connection lost inside a transaction", PQerrorMessage(p->conn));
     if (p->logger.log != NULL) p->logger.log(p->logger.ctx, SLIPSTREAM_LOG_WARN, "history: postgres: reconnecting");
     PQreset(p->conn);
     if (PQstatus(p->conn) != CONNECTION_OK) return pg_fail(err, "reconnect failed", PQerrorMessage(p->conn));
-    return setup_session(p, err);
+    if (setup_session(p, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+    return setup_staging(p, err);
 }
 
 static int32_t ensure_tx(pg_backend *p, slipstream_error *err) {
@@ -247,24 +313,50 @@ static int32_t ensure_tx(pg_backend *p, slipstream_error *err) {
     return SLIPSTREAM_OK;
 }
 
+/* Writes every buffered row in the open transaction. Optimistically with COPY straight into
+   the real tables, under a savepoint: new rows (the common case) then cost no conflict
+   checks. A unique violation (rows already stored: a replay) rolls back to the savepoint and
+   switches to the staging tables, merged at commit with ON CONFLICT DO NOTHING, until a
+   commit finds only new rows again. */
 static int32_t flush_all(pg_backend *p, slipstream_error *err) {
     if (ensure_tx(p, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
-    for (int i = 0; i < T_COUNT; i++) {
-        if (flush_table(p, &p->tables[i], err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+    if (p->buffered_rows == 0) return SLIPSTREAM_OK;
+    if (p->direct) {
+        if (pg_exec(p, "SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+        int i = 0;
+        while (i < T_COUNT && copy_table(p, &p->tables[i], 1, err) == SLIPSTREAM_OK) i++;
+        if (i == T_COUNT) {
+            if (pg_exec(p, "RELEASE SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+        } else if (!p->conflict || pg_exec(p, "ROLLBACK TO SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) {
+            return SLIPSTREAM_ERROR;
+        } else {
+            p->direct = 0;
+            if (p->logger.log != NULL) {
+                p->logger.log(p->logger.ctx, SLIPSTREAM_LOG_DEBUG,
+                              "history: postgres: rows already stored, merging with ON CONFLICT DO NOTHING");
+            }
+        }
     }
+    if (!p->direct) {
+        for (int i = 0; i < T_COUNT; i++) {
+            if (copy_table(p, &p->tables[i], 0, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+        }
+    }
+    for (int i = 0; i < T_COUNT; i++) table_clear(&p->tables[i]);
     p->buffered_rows = 0;
     return SLIPSTREAM_OK;
 }
 
 /* Called after a row was appended: bounds the memory a huge block can take. */
-static int32_t row_added(pg_backend *p, slipstream_error *err) {
+static int32_t row_added(pg_table *t, pg_backend *p, slipstream_error *err) {
+    t->rows++;
     if (++p->buffered_rows < PG_FLUSH_ROWS) return SLIPSTREAM_OK;
     return flush_all(p, err);
 }
 
-/* Undoes a partly appended row after an allocation failure. */
-static int32_t row_oom(pg_table *t, size_t ncells_before, slipstream_error *err) {
-    t->ncells = ncells_before;
+/* Undoes a partly appended row after an allocation failure (or an oversized value). */
+static int32_t row_oom(pg_table *t, size_t len_before, slipstream_error *err) {
+    t->len = len_before;
     return slipstream_error_set(err, "history: postgres: out of memory buffering a %s row", t->name);
 }
 
@@ -275,12 +367,12 @@ static int32_t pg_put_update(hist_backend *be, const slipstream_bytes *program, 
                              slipstream_error *err) {
     pg_backend *p = as_pg(be);
     pg_table *t = &p->tables[T_HISTORY];
-    size_t before = t->ncells;
-    if (cell_bytes(t, program) || cell_bytes(t, mapping) || cell_bytes(t, key) || cell_i64(t, height) ||
-        cell_i64(t, seq) || (value != NULL ? cell_bytes(t, value) : cell_raw(t, NULL, 0, 1))) {
+    size_t before = t->len;
+    if (row_begin(t) || cell_bytes(t, program) || cell_bytes(t, mapping) || cell_bytes(t, key) ||
+        cell_i64(t, height) || cell_i64(t, seq) || (value != NULL ? cell_bytes(t, value) : cell_null(t))) {
         return row_oom(t, before, err);
     }
-    return row_added(p, err);
+    return row_added(t, p, err);
 }
 
 static int32_t pg_put_mapping_removal(hist_backend *be, const slipstream_bytes *program,
@@ -288,31 +380,32 @@ static int32_t pg_put_mapping_removal(hist_backend *be, const slipstream_bytes *
                                       slipstream_error *err) {
     pg_backend *p = as_pg(be);
     pg_table *t = &p->tables[T_REMOVALS];
-    size_t before = t->ncells;
-    if (cell_bytes(t, program) || cell_bytes(t, mapping) || cell_i64(t, height) || cell_i64(t, seq)) {
+    size_t before = t->len;
+    if (row_begin(t) || cell_bytes(t, program) || cell_bytes(t, mapping) || cell_i64(t, height) ||
+        cell_i64(t, seq)) {
         return row_oom(t, before, err);
     }
-    return row_added(p, err);
+    return row_added(t, p, err);
 }
 
 static int32_t pg_put_reward(hist_backend *be, const slipstream_bytes *staker, const slipstream_bytes *validator,
                              uint32_t height, uint64_t reward, uint64_t new_stake, slipstream_error *err) {
     pg_backend *p = as_pg(be);
     pg_table *t = &p->tables[T_REWARDS];
-    size_t before = t->ncells;
-    if (cell_bytes(t, staker) || cell_bytes(t, validator) || cell_i64(t, height) || cell_i64(t, reward) ||
-        cell_i64(t, new_stake)) {
+    size_t before = t->len;
+    if (row_begin(t) || cell_bytes(t, staker) || cell_bytes(t, validator) || cell_i64(t, height) ||
+        cell_i64(t, reward) || cell_i64(t, new_stake)) {
         return row_oom(t, before, err);
     }
-    return row_added(p, err);
+    return row_added(t, p, err);
 }
 
 static int32_t pg_put_block(hist_backend *be, const slipstream_bytes *block, uint32_t height, slipstream_error *err) {
     pg_backend *p = as_pg(be);
     pg_table *t = &p->tables[T_BLOCKS];
-    size_t before = t->ncells;
-    if (cell_i64(t, height) || cell_bytes(t, block)) return row_oom(t, before, err);
-    return row_added(p, err);
+    size_t before = t->len;
+    if (row_begin(t) || cell_i64(t, height) || cell_bytes(t, block)) return row_oom(t, before, err);
+    return row_added(t, p, err);
 }
 
 static void pg_rollback(hist_backend *be) {
@@ -332,10 +425,15 @@ static void pg_rollback(hist_backend *be) {
 static int32_t pg_commit(hist_backend *be, slipstream_error *err) {
     pg_backend *p = as_pg(be);
     if (p->buffered_rows == 0 && !p->in_tx) return SLIPSTREAM_OK;
-    if (flush_all(p, err) != SLIPSTREAM_OK || pg_exec(p, "COMMIT", NULL, err) != SLIPSTREAM_OK) {
+    int32_t rc = flush_all(p, err);
+    int all_new = 1;
+    for (int i = 0; i < T_COUNT && rc == SLIPSTREAM_OK; i++) rc = merge_table(p, &p->tables[i], &all_new, err);
+    if (rc != SLIPSTREAM_OK || pg_exec(p, "COMMIT", NULL, err) != SLIPSTREAM_OK) {
         pg_rollback(be);
         return SLIPSTREAM_ERROR;
     }
+    for (int i = 0; i < T_COUNT; i++) p->tables[i].staged = 0; /* COMMIT emptied the staging tables */
+    if (all_new) p->direct = 1;
     p->in_tx = 0;
     return SLIPSTREAM_OK;
 }
@@ -343,10 +441,7 @@ static int32_t pg_commit(hist_backend *be, slipstream_error *err) {
 static void pg_close(hist_backend *be) {
     pg_backend *p = as_pg(be);
     if (p->conn != NULL) PQfinish(p->conn); /* an open transaction is rolled back by the server */
-    for (int i = 0; i < T_COUNT; i++) {
-        free(p->tables[i].cells);
-        free(p->tables[i].arena);
-    }
+    for (int i = 0; i < T_COUNT; i++) free(p->tables[i].buf);
     if (p->search_path != NULL) PQfreemem(p->search_path);
     free(p);
 }
@@ -389,6 +484,7 @@ int32_t hist_pg_open(const char *conninfo, const char *schema, hist_logger logge
     if (p == NULL) return slipstream_error_set(err, "history: out of memory");
     p->base.ops = &pg_ops;
     p->logger = logger;
+    p->direct = 1;
     memcpy(p->tables, table_templates, sizeof p->tables);
     p->conn = PQconnectdb(conninfo);
     if (p->conn == NULL || PQstatus(p->conn) != CONNECTION_OK) {
@@ -404,7 +500,7 @@ int32_t hist_pg_open(const char *conninfo, const char *schema, hist_logger logge
         return SLIPSTREAM_ERROR;
     }
     if (create_schema(p, schema, err) != SLIPSTREAM_OK || setup_session(p, err) != SLIPSTREAM_OK ||
-        pg_exec(p, HIST_PG_DDL, "create tables", err) != SLIPSTREAM_OK) {
+        pg_exec(p, HIST_PG_DDL, "create tables", err) != SLIPSTREAM_OK || setup_staging(p, err) != SLIPSTREAM_OK) {
         pg_close(&p->base);
         return SLIPSTREAM_ERROR;
     }
