@@ -14,7 +14,7 @@ GO      ?= go
 BUILD   := build
 BIN     := $(BUILD)/slipstream
 PLUGINS := $(BUILD)/plugins
-GOTEST_FLAGS ?= -timeout 25m
+GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 include mk/c.mk
 include mk/rust.mk
