@@ -71,7 +71,9 @@ func DefaultGenConfig() GenConfig {
 // ErrConfig is matched (errors.Is) by the error Generate returns for an invalid config.
 var ErrConfig = errors.New("invalid generator config")
 
-func (c *GenConfig) check() error {
+// Validate reports, wrapped in ErrConfig, what makes the config unusable; Generate checks
+// the same before it writes anything.
+func (c *GenConfig) Validate() error {
 	m := c.Mix
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
@@ -121,7 +123,7 @@ func (c *GenConfig) check() error {
 // remove only existing programs; an aborted block's ops and staking changes do not change
 // the state the following blocks build on.
 func Generate(cfg GenConfig, fn func(*Block) error) error {
-	if err := cfg.check(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	g := newGenerator(cfg)

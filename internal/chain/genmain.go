@@ -22,6 +22,11 @@ The same flags and seed give the same file, byte for byte.
 Flags:
 `
 
+const genExample = `
+Example:
+  slipstream gen --blocks 3000 --ops 32 --stakers 100 --seed 7 -o chain.ndjson
+`
+
 // GenMain runs `slipstream gen` with args (without the subcommand's name): it parses the
 // flags, generates the chain and writes it to -o (default stdout). It returns the exit code:
 // 0 on success and for -h/--help, 2 for a usage error, 1 when generating or writing fails.
@@ -48,6 +53,7 @@ func GenMain(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), genUsage)
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), genExample)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,7 +71,7 @@ func GenMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.StartHeight = uint32(*start)
-	if err := cfg.check(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "slipstream gen: %v\n", err)
 		return 2
 	}

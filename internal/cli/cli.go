@@ -100,11 +100,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	case "replay":
 		return a.replay(ctx, rest)
 	case "gen":
-		code := chain.GenMain(rest, a.Stdout, a.Stderr)
-		if code == ExitOK && wantsHelp(rest) {
-			fmt.Fprint(a.Stderr, genExample) // chain.GenMain's usage has no example
-		}
-		return code
+		return chain.GenMain(rest, a.Stdout, a.Stderr)
 	case "check":
 		return a.check(ctx, rest)
 	case "history":
@@ -135,24 +131,6 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(a.Stderr, "slipstream: unknown command %q\n\n%s", cmd, mainUsage)
 	return ExitUsage
-}
-
-const genExample = `
-Example:
-  slipstream gen --blocks 3000 --ops 32 --stakers 100 --seed 7 -o chain.ndjson
-`
-
-// wantsHelp reports whether args ask for the usage (as the flag package sees it).
-func wantsHelp(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "--":
-			return false
-		case "-h", "-help", "--h", "--help":
-			return true
-		}
-	}
-	return false
 }
 
 // isTerminal reports whether Stderr is an interactive terminal.

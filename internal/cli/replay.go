@@ -115,7 +115,7 @@ func (a *App) replay(ctx context.Context, args []string) int {
 		return a.usageError(fs, "--blocks, --ops, --stakers, --seed, --abort-rate and --block-size need --synthetic")
 	}
 	if o.synthetic {
-		if err := validateGen(o.gen); err != nil {
+		if err := o.gen.Validate(); err != nil {
 			return a.usageError(fs, "%v", err)
 		}
 	}
@@ -227,13 +227,6 @@ func (a *App) replay(ctx context.Context, args []string) int {
 		}
 	}
 	return code
-}
-
-// validateGen checks a generator config the way Generate does, without generating: a
-// bad value is a usage error, reported before any plugin is loaded.
-func validateGen(cfg chain.GenConfig) error {
-	cfg.Blocks = 0
-	return chain.Generate(cfg, func(*chain.Block) error { return nil })
 }
 
 // waitQueues waits (at most max) until no plugin has events queued.
