@@ -11,14 +11,16 @@
 //!   through the host at error level instead);
 //! - error messages (with their `source()` chain, `"outer: inner"`) are copied into the
 //!   host's buffer, truncated on a UTF-8 character boundary and NUL-terminated;
-//! - `host::log` and `host::config` reach this instance's host during the call.
+//! - `host::log` and `host::config` reach this instance's host during the call;
+//! - a panic caught there prints nothing to stderr (the host logs the error, rate-limited)
+//!   unless `SLIPSTREAM_RUST_PANIC_STDERR=1`; other panics reach the previous panic hook.
 
 use crate::event::BroadcastEvent;
 use crate::ffi;
 use crate::host::{self, CallScope, Host, Level};
 use crate::plugin::{error_chain, SlipstreamPlugin};
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
 use std::io::Write;
 use std::panic::{self, catch_unwind, AssertUnwindSafe};
@@ -75,6 +77,7 @@ where
 {
     install_panic_hook();
     let made = catch_unwind(AssertUnwindSafe(|| {
+        let _entry = EntryScope::enter();
         let plugin = ctor();
         let name = to_cstring(plugin.name());
         (plugin, name)
@@ -321,8 +324,10 @@ unsafe fn deliver(inst: &Instance, raw: &ffi::SlipstreamEvent) -> Result<(), Str
 // ---------------------------------------------------------------------------------------------
 
 /// Runs `f`, turning an error into its message chain and a panic into
-/// `"panic in {what}: {message} (at file:line:col)"`. Never unwinds.
+/// `"panic in {what}: {message} (at file:line:col)"`. Never unwinds. While it runs, the panic
+/// hook treats panics on this thread as caught by the SDK (see [`install_panic_hook`]).
 fn guarded<R>(what: &str, f: impl FnOnce() -> crate::Result<R>) -> Result<R, String> {
+    let _entry = EntryScope::enter();
     let r = catch_unwind(AssertUnwindSafe(|| f().map_err(|e| error_chain(&*e))));
     match r {
         Ok(r) => r,
@@ -330,23 +335,66 @@ fn guarded<R>(what: &str, f: impl FnOnce() -> crate::Result<R>) -> Result<R, Str
     }
 }
 
+/// The environment variable that makes the SDK's panic hook also run the previous hook (by
+/// default Rust's, which prints `thread '…' panicked at …` and maybe a backtrace to stderr) for
+/// panics the SDK catches. Only the value `1` turns it on; read once, when the first instance
+/// of the library is created.
+pub const PANIC_STDERR_ENV: &str = "SLIPSTREAM_RUST_PANIC_STDERR";
+
 thread_local! {
-    /// Where the last panic on this thread happened, recorded by the panic hook.
+    /// Whether this thread is inside an SDK entry point (under [`guarded`] or the constructor
+    /// in [`create_plugin`]), where every panic is caught and reported as an error.
+    static IN_ENTRY_POINT: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic caught on this thread happened, recorded by the panic hook.
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Installs (once) a panic hook that records the panic's location for the error message, then
-/// runs the previous hook (which prints the panic to stderr as usual).
+/// Marks this thread as inside an SDK entry point until dropped (restoring the previous state,
+/// so nested entry points are fine).
+struct EntryScope {
+    was: bool,
+}
+
+impl EntryScope {
+    fn enter() -> EntryScope {
+        let was = IN_ENTRY_POINT.try_with(|f| f.replace(true)).unwrap_or(false);
+        EntryScope { was }
+    }
+}
+
+impl Drop for EntryScope {
+    fn drop(&mut self) {
+        let _ = IN_ENTRY_POINT.try_with(|f| f.set(self.was));
+    }
+}
+
+/// Installs, once, the SDK's panic hook. A panic on a thread inside an SDK entry point is
+/// caught and becomes the entry point's error (which the host logs, rate-limited), so the hook
+/// only records its location for that message and prints nothing — unless
+/// [`PANIC_STDERR_ENV`]`=1`, when it also runs the previous hook. Any other panic (on a thread
+/// the plugin spawned, say) goes to the previous hook unchanged, so it is not lost.
+///
+/// The hook is per plugin library, not per process: each cdylib links its own copy of std,
+/// with its own hook, `Once` and thread-locals, and only sees panics raised by its own code.
+/// (In a test binary that links the SDK as an rlib, it is the process's hook.)
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        let chain_caught = std::env::var_os(PANIC_STDERR_ENV).is_some_and(|v| v == "1");
         let prev = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
+            let caught = IN_ENTRY_POINT.try_with(Cell::get).unwrap_or(false);
+            if !caught {
+                prev(info);
+                return;
+            }
             if let Some(loc) = info.location() {
                 let s = format!("{}:{}:{}", loc.file(), loc.line(), loc.column());
                 let _ = PANIC_LOCATION.try_with(|l| l.try_borrow_mut().map(|mut l| *l = Some(s)));
             }
-            prev(info);
+            if chain_caught {
+                prev(info);
+            }
         }));
     });
 }
@@ -361,8 +409,12 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
     } else {
         "(non-string panic payload)".to_string()
     };
+    let take_location = || PANIC_LOCATION.try_with(|l| l.try_borrow_mut().ok()?.take()).ok().flatten();
+    let loc = take_location();
     let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-    if let Some(loc) = PANIC_LOCATION.try_with(|l| l.borrow_mut().take()).ok().flatten() {
+    // A panic in the payload's Drop recorded its own location: not the one we report.
+    let _ = take_location();
+    if let Some(loc) = loc {
         msg.push_str(" (at ");
         msg.push_str(&loc);
         msg.push(')');
