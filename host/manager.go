@@ -145,7 +145,9 @@ func (m *Manager) broadcast(b *batch) error {
 			continue
 		}
 		if s.async != nil {
-			s.async.enqueue(s, b.evs)
+			if !s.disabled.Load() { // a disabled plugin's queue would only be drained into nothing
+				s.async.enqueue(s, b.evs)
+			}
 			continue
 		}
 		if s.native != nil && b.arena == nil {
