@@ -229,7 +229,10 @@ func TestAsyncDelivery(t *testing.T) {
 			m.Broadcast(ev)
 			want = append(want, fmt.Sprintf("ev 3 %d %s", i, hex.EncodeToString(buf)))
 		}
-		m.Unload() // drains the queue before on_unload
+		infos := m.Shutdown() // drains the queue before on_unload
+		if len(infos) != 1 || infos[0].Counters.Events != 500 || infos[0].Counters.QueueDepth != 0 {
+			t.Errorf("final counters after Shutdown: %+v", infos)
+		}
 		got := lines(t, out)
 		if evs := only(got, "ev "); !slices.Equal(evs, want) {
 			t.Fatalf("async delivery lost or reordered events: got %d, want %d", len(evs), len(want))

@@ -355,7 +355,7 @@ func (m *Manager) UnloadPlugin(name string) error {
 	defer m.mu.Unlock()
 	s := m.find(name)
 	if s == nil {
-		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.names())}
+		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.ListPlugins())}
 	}
 	return m.unloadSlot(s)
 }
@@ -379,7 +379,7 @@ func (m *Manager) ReloadPlugin(name, configPath string) error {
 	defer m.mu.Unlock()
 	s := m.find(name)
 	if s == nil {
-		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.names())}
+		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.ListPlugins())}
 	}
 	if configPath == "" {
 		configPath = s.cfg.File
@@ -433,16 +433,25 @@ func (m *Manager) reloadAs(old *slot, cfg *Config) (*slot, error) {
 
 // Unload shuts every plugin down, in reverse load order, and refuses further loads. It is
 // what a node calls at exit; calling it again does nothing.
-func (m *Manager) Unload() {
+func (m *Manager) Unload() { m.Shutdown() }
+
+// Shutdown is Unload, returning each plugin's final description in load order: its
+// counters as they stand after its async queue drained and on_unload returned, which
+// Plugins can no longer show once the plugin is gone. A tool that reports what its
+// plugins received (slipstream replay's summary) reads them here.
+func (m *Manager) Shutdown() []PluginInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
 	slots := *m.slots.Load()
+	infos := make([]PluginInfo, len(slots))
 	for i := len(slots) - 1; i >= 0; i-- {
 		if err := m.unloadSlot(slots[i]); err != nil {
 			m.log.Warn().Err(err).Msg("unloading plugin")
 		}
+		infos[i] = slots[i].info()
 	}
+	return infos
 }
 
 // ListPlugins returns the names of the loaded plugins, in load order.
@@ -454,8 +463,6 @@ func (m *Manager) ListPlugins() []string {
 	}
 	return names
 }
-
-func (m *Manager) names() []string { return m.ListPlugins() }
 
 // Plugins describes the loaded plugins, in load order, with their counters.
 func (m *Manager) Plugins() []PluginInfo {

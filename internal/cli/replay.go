@@ -192,12 +192,10 @@ func (a *App) replay(ctx context.Context, args []string) int {
 	wall := time.Since(start)
 	prog.finish()
 
-	// Let async plugins drain their queues so that their counters are complete, then
-	// unload every plugin (on_unload flushes their data) before reporting.
-	waitQueues(mgr, 10*time.Second)
-	infos := mgr.Plugins()
+	// Unload every plugin (async queues drained, on_unload flushes their data) and report
+	// the counters as they stand then: complete, async deliveries included.
 	stopAdmin()
-	mgr.Unload()
+	infos := mgr.Shutdown()
 
 	sum := newSummary(r, infos, wall)
 	code := ExitOK
@@ -227,23 +225,6 @@ func (a *App) replay(ctx context.Context, args []string) int {
 		}
 	}
 	return code
-}
-
-// waitQueues waits (at most max) until no plugin has events queued.
-func waitQueues(mgr *host.Manager, max time.Duration) {
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
-		busy := false
-		for _, p := range mgr.Plugins() {
-			if p.Counters.QueueDepth > 0 {
-				busy = true
-			}
-		}
-		if !busy {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // replayer applies blocks to the store.
