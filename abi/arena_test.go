@@ -3,6 +3,8 @@ package abi
 import (
 	"bytes"
 	"testing"
+
+	"github.com/slipstream-go/slipstream/internal/cmem"
 )
 
 func TestArenaRoundTrip(t *testing.T) {
@@ -49,7 +51,7 @@ func TestArenaRoundTrip(t *testing.T) {
 			t.Fatalf("Select(%v) = %d events, want %d", tc.mask, n, len(tc.want))
 		}
 		for i, k := range tc.want {
-			ev := (*CEvent)(cmemPointer(ptr + uintptr(i)*SizeofEvent)).GoEvent()
+			ev := (*CEvent)(cmem.Pointer(ptr + uintptr(i)*SizeofEvent)).GoEvent()
 			if ev.Kind != k {
 				t.Errorf("Select(%v)[%d] kind %v, want %v", tc.mask, i, ev.Kind, k)
 			}
@@ -63,11 +65,11 @@ func TestArenaRoundTrip(t *testing.T) {
 func TestArenaErrorBuffer(t *testing.T) {
 	a := NewArena()
 	defer a.Free()
-	e := (*CError)(cmemPointer(a.ErrorArg()))
+	e := (*CError)(cmem.Pointer(a.ErrorArg()))
 	if e.Cap != ErrorBufSize || a.ErrorMessage() != "" {
 		t.Fatalf("error arg %+v, message %q", e, a.ErrorMessage())
 	}
-	buf := (*[ErrorBufSize]byte)(cmemPointer(e.Buf))
+	buf := (*[ErrorBufSize]byte)(cmem.Pointer(e.Buf))
 	copy(buf[:], "boom\x00")
 	if a.ErrorMessage() != "boom" {
 		t.Errorf("ErrorMessage = %q", a.ErrorMessage())

@@ -1,5 +1,0 @@
-package host
-
-import "encoding/json"
-
-var jsonUnmarshal = json.Unmarshal
