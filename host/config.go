@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -150,6 +151,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	values, ok := doc.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%w: the top level must be an object ({ libpath: \"…\", … })", ErrConfigSyntax)
+	}
+	if err := checkValues(values, 1); err != nil {
+		return nil, err
 	}
 	var strict bytes.Buffer
 	writeStrictJSON(&strict, values)
@@ -295,6 +299,44 @@ func configText(v any) string {
 	var b bytes.Buffer
 	writeStrictJSON(&b, v)
 	return b.String()
+}
+
+// MaxConfigDepth is how deeply objects and arrays may nest in a config file (the top-level
+// object is depth 1).
+const MaxConfigDepth = 64
+
+// jsonNumber is the grammar of a strict JSON number (RFC 8259).
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// checkValues walks a decoded document: it refuses nesting deeper than MaxConfigDepth and
+// number literals that the JSON5 decoder let through but that are no JSON5 numbers (it
+// accepts "+.Infinity", which no normalization turns into JSON).
+func checkValues(v any, depth int) error {
+	switch v := v.(type) {
+	case json5.Number:
+		if !jsonNumber.MatchString(numberText(v)) {
+			return fmt.Errorf("%w: %q is not a number (write a decimal or 0x-hex number, Infinity or NaN)", ErrConfigSyntax, string(v))
+		}
+	case []any:
+		if depth > MaxConfigDepth {
+			return fmt.Errorf("%w: arrays and objects nest deeper than %d levels", ErrConfigSyntax, MaxConfigDepth)
+		}
+		for _, e := range v {
+			if err := checkValues(e, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		if depth > MaxConfigDepth {
+			return fmt.Errorf("%w: arrays and objects nest deeper than %d levels", ErrConfigSyntax, MaxConfigDepth)
+		}
+		for _, e := range v {
+			if err := checkValues(e, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // numberText normalizes a JSON5 number literal to strict JSON.

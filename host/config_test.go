@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -96,6 +97,30 @@ func TestConfigInvalid(t *testing.T) {
 				t.Fatalf("err = %v, want ErrConfigInvalid", err)
 			}
 		})
+	}
+}
+
+// TestConfigSyntaxRefused: inputs the JSON5 decoder accepts but that cannot become the strict
+// JSON a plugin receives, or that would exhaust the stack, are syntax errors.
+func TestConfigSyntaxRefused(t *testing.T) {
+	tests := []struct{ name, text string }{
+		{"dot_infinity", `{A:0X0,A:10,A:+.Infinity}`}, // found by FuzzParseConfig (seed corpus: dot-infinity)
+		{"dot_infinity_nested", `{a: [1, {b: +.Infinity}]}`},
+		{"deep_array", `{a: ` + strings.Repeat("[", MaxConfigDepth) + strings.Repeat("]", MaxConfigDepth) + `}`},
+		{"deep_object", `{a: ` + strings.Repeat("{a:", MaxConfigDepth) + "1" + strings.Repeat("}", MaxConfigDepth) + `}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig("/c.json5", []byte(tc.text))
+			if !errors.Is(err, ErrConfigSyntax) {
+				t.Fatalf("err = %v, want ErrConfigSyntax", err)
+			}
+		})
+	}
+	// The deepest nesting allowed still parses.
+	ok := `{a: ` + strings.Repeat("[", MaxConfigDepth-1) + strings.Repeat("]", MaxConfigDepth-1) + `}`
+	if _, err := ParseConfig("/c.json5", []byte(ok)); err != nil {
+		t.Fatalf("depth %d: %v", MaxConfigDepth, err)
 	}
 }
 
