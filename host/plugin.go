@@ -332,6 +332,10 @@ type PluginInfo struct {
 	State         State
 	LoadedAt      time.Time
 	Counters      Counters
+	// UnloadError is what went wrong while the plugin was unloaded ("" when it unloaded
+	// cleanly or is still loaded): an OnUnload panic, an error-level line the plugin logged
+	// during on_unload, or a failure to close its library.
+	UnloadError string
 }
 
 func (s *slot) info() PluginInfo {

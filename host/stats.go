@@ -83,18 +83,39 @@ func (s LatencySnapshot) Quantile(q float64) time.Duration {
 	return BucketBound(latencyBuckets - 1)
 }
 
-// Counters are one plugin's delivery statistics.
+// Counters are one plugin's delivery statistics. They are cumulative over the plugin's
+// life in the manager: a reload keeps them (and counts itself in Reloads).
+//
+// Every event of a subscribed kind is either delivered (Events) or counted in Undelivered
+// by the cause that kept it from the plugin; Dropped is their sum.
 type Counters struct {
-	Events     uint64          // events handed to the plugin's callbacks
-	ByKind     [4]uint64       // Events split by abi.EventKind
-	Calls      uint64          // callback invocations (a batch is one)
-	Errors     uint64          // failed callbacks
-	Dropped    uint64          // events dropped (async queue full with on_full "drop", or disabled)
-	QueueDepth int             // events waiting in the async queue
-	Latency    LatencySnapshot // durations of the broadcast callbacks
-	LastError  string          // the last error's text, "" if none
-	LastErrAt  time.Time       // when it happened
-	_          [0]func()       // not comparable
+	Events      uint64          // events delivered to the plugin's callbacks
+	ByKind      [4]uint64       // Events split by abi.EventKind
+	Calls       uint64          // callback invocations (a batch is one)
+	Errors      uint64          // failed callbacks
+	Dropped     uint64          // subscribed events not delivered: the sum of Undelivered
+	Undelivered Undelivered     // Dropped split by cause
+	Reloads     uint64          // successful reloads (ReloadPlugin) of this plugin
+	Suppressed  uint64          // warnings not logged by the rate limiter
+	QueueDepth  int             // events waiting in the async queue
+	Latency     LatencySnapshot // durations of the broadcast callbacks
+	LastError   string          // the last error's text, "" if none
+	LastErrAt   time.Time       // when it happened
+	_           [0]func()       // not comparable
+}
+
+// Undelivered counts a plugin's subscribed events that it did not get, by cause.
+type Undelivered struct {
+	QueueFull      uint64 // async queue full with on_full "drop"
+	Disabled       uint64 // error_policy disable tripped (including the rest of the batch that tripped it)
+	DrainTimeout   uint64 // left in the async queue when drain_timeout ran out at unload
+	ReloadOverflow uint64 // broadcast during a reload while its bounded buffer was full (on_full "drop")
+	Failed         uint64 // after error_policy halt marked the plugin failed (async)
+}
+
+// Total is the sum of every cause.
+func (u Undelivered) Total() uint64 {
+	return u.QueueFull + u.Disabled + u.DrainTimeout + u.ReloadOverflow + u.Failed
 }
 
 type counters struct {
