@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/slipstream-go/slipstream/abi"
 )
 
@@ -24,16 +26,19 @@ type asyncQueue struct {
 	queued   int // events in batches
 	capacity int
 	onFull   OnFull
-	closed   bool // no more enqueues; the worker drains and exits
-	discard  bool // drain timed out: the worker drops what is left
-	done     chan struct{}
+	log      zerolog.Logger
+	// drainTimeout bounds stop's wait for the worker.
+	drainTimeout time.Duration
+	closed       bool // no more enqueues; the worker drains and exits
+	discard      bool // drain timed out: the worker drops what is left
+	done         chan struct{}
 
 	dropWarnAt time.Time
 	dropSince  uint64
 }
 
-func newAsyncQueue(s *slot) *asyncQueue {
-	q := &asyncQueue{capacity: s.cfg.QueueCapacity, onFull: s.cfg.OnFull, done: make(chan struct{})}
+func newAsyncQueue(s *slot, l *loaded) *asyncQueue {
+	q := &asyncQueue{capacity: l.cfg.QueueCapacity, onFull: l.cfg.OnFull, drainTimeout: l.cfg.DrainTimeout, log: l.log, done: make(chan struct{})}
 	q.notEmpty.L = &q.mu
 	q.notFull.L = &q.mu
 	go q.run(s)
@@ -42,10 +47,10 @@ func newAsyncQueue(s *slot) *asyncQueue {
 
 // enqueue copies the events of subscribed kinds and queues them. With on_full "block" it
 // waits for room; with "drop" it drops the batch (counted) when it does not fit.
-func (q *asyncQueue) enqueue(s *slot, evs []abi.Event) {
+func (q *asyncQueue) enqueue(s *slot, mask abi.EventMask, evs []abi.Event) {
 	n := 0
 	for i := range evs {
-		if s.mask.Has(evs[i].Kind) {
+		if mask.Has(evs[i].Kind) {
 			n++
 		}
 	}
@@ -65,7 +70,7 @@ func (q *asyncQueue) enqueue(s *slot, evs []abi.Event) {
 	if q.closed {
 		return
 	}
-	q.batches = append(q.batches, ownedCopy(evs, s.mask, n))
+	q.batches = append(q.batches, ownedCopy(evs, mask, n))
 	q.queued += n
 	q.notEmpty.Signal()
 }
@@ -74,7 +79,7 @@ func (q *asyncQueue) enqueue(s *slot, evs []abi.Event) {
 func (q *asyncQueue) warnDropped(s *slot, n uint64) {
 	q.dropSince += n
 	if now := time.Now(); now.Sub(q.dropWarnAt) >= time.Second {
-		s.log.Warn().Uint64("dropped", q.dropSince).Int("queue_capacity", q.capacity).
+		q.log.Warn().Uint64("dropped", q.dropSince).Int("queue_capacity", q.capacity).
 			Msg("async queue full (on_full drop): events dropped; the plugin is slower than finalization")
 		q.dropWarnAt, q.dropSince = now, 0
 	}
@@ -152,7 +157,7 @@ func (q *asyncQueue) run(s *slot) {
 		}
 		b = batch{evs: evs}
 		b.count()
-		if s.native != nil {
+		if s.cur.Load().inst.encoded() {
 			b.encode(a)
 		}
 		// A halt-policy error cannot reach the node from here (the broadcast returned long
@@ -179,7 +184,7 @@ func (q *asyncQueue) stop(s *slot) {
 	select {
 	case <-q.done:
 		return
-	case <-time.After(s.cfg.DrainTimeout):
+	case <-time.After(q.drainTimeout):
 	}
 	q.mu.Lock()
 	q.discard = true
@@ -188,6 +193,6 @@ func (q *asyncQueue) stop(s *slot) {
 	<-q.done
 	left := q.depth()
 	s.stats.dropped.Add(uint64(left))
-	s.log.Warn().Int("events_left", left).Dur("drain_timeout", s.cfg.DrainTimeout).
+	q.log.Warn().Int("events_left", left).Dur("drain_timeout", q.drainTimeout).
 		Msg("async queue not drained in time; dropped what was left after the call in progress")
 }

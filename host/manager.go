@@ -141,16 +141,17 @@ func (m *Manager) broadcast(b *batch) error {
 		halt error
 	)
 	for _, s := range *m.slots.Load() {
-		if s.mask&b.present == 0 {
+		cur := s.cur.Load()
+		if cur.mask&b.present == 0 {
 			continue
 		}
-		if s.async != nil {
+		if q := s.async.Load(); q != nil {
 			if !s.disabled.Load() { // a disabled plugin's queue would only be drained into nothing
-				s.async.enqueue(s, b.evs)
+				q.enqueue(s, cur.mask, b.evs)
 			}
 			continue
 		}
-		if s.native != nil && b.arena == nil {
+		if b.arena == nil && cur.inst.encoded() {
 			pa = m.arenas.Get().(*pooledArena)
 			b.encode(pa.a)
 		}
@@ -182,7 +183,7 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 		return "", err
 	}
 	m.add(s)
-	return s.name, nil
+	return s.name(), nil
 }
 
 // loadNative runs the load sequence of ABI.md for cfg (under m.mu): checks, dlopen,
@@ -198,8 +199,8 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 		return nil, fail(cfg.Name, fmt.Errorf("%w: %v", ErrLibraryLoad, err))
 	}
 	for _, s := range *m.slots.Load() {
-		if s.native != nil && s.native.libPath == real {
-			return nil, fail(cfg.Name, fmt.Errorf("%w: library %s is already loaded as plugin %q (unload or reload that one)", ErrAlreadyLoaded, real, s.name))
+		if n, ok := s.cur.Load().inst.(*native); ok && n.libPath == real {
+			return nil, fail(cfg.Name, fmt.Errorf("%w: library %s is already loaded as plugin %q (unload or reload that one)", ErrAlreadyLoaded, real, s.name()))
 		}
 	}
 	if cfg.Name != "" {
@@ -235,7 +236,7 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 		}
 		return nil, fail(name, err)
 	}
-	s := &slot{name: name, cfg: cfg, native: n, mask: mask, log: log, loadedAt: time.Now()}
+	s := newSlot(&loaded{name: name, inst: n, cfg: cfg, mask: mask, log: log, loadedAt: time.Now()})
 	log.Info().Str("library", real).Str("abi", abi.VersionString(n.abiVersion)).Stringer("events", mask).
 		Str("delivery", cfg.Delivery.String()).Str("error_policy", cfg.ErrorPolicy.String()).Bool("reload", isReload).
 		Msg("plugin loaded")
@@ -275,7 +276,7 @@ func (m *Manager) Register(p Plugin, configPath string) (string, error) {
 		return "", err
 	}
 	m.add(s)
-	return s.name, nil
+	return s.name(), nil
 }
 
 func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err error) {
@@ -299,15 +300,16 @@ func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err err
 		return nil, fail(fmt.Errorf("%w: %w", ErrOnLoad, err))
 	}
 	log := m.log.With().Str("plugin", name).Logger()
-	s = &slot{name: name, cfg: cfg, gp: p, mask: p.SubscribedEvents().Known(), log: log, loadedAt: time.Now()}
-	log.Info().Stringer("events", s.mask).Bool("reload", isReload).Msg("Go plugin registered")
+	mask := p.SubscribedEvents().Known()
+	s = newSlot(&loaded{name: name, inst: goInstance{p}, cfg: cfg, mask: mask, log: log, loadedAt: time.Now()})
+	log.Info().Stringer("events", mask).Bool("reload", isReload).Msg("Go plugin registered")
 	return s, nil
 }
 
 // find returns the slot named name (under m.mu), or nil.
 func (m *Manager) find(name string) *slot {
 	for _, s := range *m.slots.Load() {
-		if s.name == name {
+		if s.name() == name {
 			return s
 		}
 	}
@@ -316,8 +318,8 @@ func (m *Manager) find(name string) *slot {
 
 // add publishes a loaded slot (under m.mu), starting its async worker if it has one.
 func (m *Manager) add(s *slot) {
-	if s.cfg.Delivery == DeliveryAsync {
-		s.async = newAsyncQueue(s)
+	if cur := s.cur.Load(); cur.cfg.Delivery == DeliveryAsync {
+		s.async.Store(newAsyncQueue(s, cur))
 	}
 	old := *m.slots.Load()
 	next := make([]*slot, len(old), len(old)+1)
@@ -341,7 +343,7 @@ func (m *Manager) remove(s *slot) {
 func (m *Manager) publish(next []*slot) {
 	var mask abi.EventMask
 	for _, s := range next {
-		mask |= s.mask
+		mask |= s.cur.Load().mask
 	}
 	m.slots.Store(&next)
 	m.mask.Store(uint64(mask))
@@ -363,9 +365,10 @@ func (m *Manager) UnloadPlugin(name string) error {
 func (m *Manager) unloadSlot(s *slot) error {
 	m.remove(s)
 	err := s.shutdown()
-	s.log.Info().Msg("plugin unloaded")
+	cur := s.cur.Load()
+	cur.log.Info().Msg("plugin unloaded")
 	if err != nil {
-		return &LoadError{Config: s.cfg.File, Plugin: s.name, Err: err}
+		return &LoadError{Config: cur.cfg.File, Plugin: cur.name, Err: err}
 	}
 	return nil
 }
@@ -381,14 +384,15 @@ func (m *Manager) ReloadPlugin(name, configPath string) error {
 	if s == nil {
 		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.ListPlugins())}
 	}
+	old := s.cur.Load()
 	if configPath == "" {
-		configPath = s.cfg.File
+		configPath = old.cfg.File
 	}
 	var (
 		cfg *Config
 		err error
 	)
-	if s.native != nil {
+	if _, isLibrary := old.inst.(*native); isLibrary {
 		cfg, err = LoadConfig(configPath)
 	} else if configPath != "" {
 		var data []byte
@@ -400,7 +404,7 @@ func (m *Manager) ReloadPlugin(name, configPath string) error {
 			err = &LoadError{Config: configPath, Plugin: name, Err: fmt.Errorf("%w: %w", ErrConfigRead, err)}
 		}
 	} else {
-		cfg = s.cfg
+		cfg = old.cfg
 	}
 	if err != nil {
 		return err
@@ -408,27 +412,20 @@ func (m *Manager) ReloadPlugin(name, configPath string) error {
 	if err := m.unloadSlot(s); err != nil {
 		m.log.Warn().Err(err).Str("plugin", name).Msg("reload: closing the old instance reported an error")
 	}
-	next, err := m.reloadAs(s, cfg)
+	next, err := old.inst.reopen(m, cfg)
 	if err == nil {
 		m.add(next)
 		return nil
 	}
 	// Restore the old configuration.
-	old, rerr := m.reloadAs(s, s.cfg)
+	restored, rerr := old.inst.reopen(m, old.cfg)
 	if rerr != nil {
 		m.log.Error().Err(rerr).Str("plugin", name).Msg("reload failed and the old config could not be loaded again: the plugin is unloaded")
 		return errors.Join(err, fmt.Errorf("restoring the old config: %w", rerr))
 	}
-	m.add(old)
+	m.add(restored)
 	m.log.Warn().Err(err).Str("plugin", name).Msg("reload failed; the old config was loaded again")
 	return err
-}
-
-func (m *Manager) reloadAs(old *slot, cfg *Config) (*slot, error) {
-	if old.native != nil {
-		return m.loadNative(cfg, true)
-	}
-	return m.loadGo(old.gp, cfg, true)
 }
 
 // Unload shuts every plugin down, in reverse load order, and refuses further loads. It is
@@ -459,7 +456,7 @@ func (m *Manager) ListPlugins() []string {
 	slots := *m.slots.Load()
 	names := make([]string, len(slots))
 	for i, s := range slots {
-		names[i] = s.name
+		names[i] = s.name()
 	}
 	return names
 }
@@ -477,7 +474,7 @@ func (m *Manager) Plugins() []PluginInfo {
 // Plugin describes one loaded plugin.
 func (m *Manager) Plugin(name string) (PluginInfo, bool) {
 	for _, s := range *m.slots.Load() {
-		if s.name == name {
+		if s.name() == name {
 			return s.info(), true
 		}
 	}

@@ -170,10 +170,11 @@ func (n *native) onLoad(cfg *Config, isReload bool) error {
 }
 
 // unload calls on_unload (if set).
-func (n *native) unload() {
+func (n *native) unload() error {
 	if n.vt.OnUnload != 0 && n.self != 0 {
 		call(n.vt.OnUnload, n.self)
 	}
+	return nil
 }
 
 // close destroys the instance (if it exists), frees the host block and closes the library.

@@ -1,0 +1,64 @@
+package host
+
+import (
+	"time"
+
+	"github.com/slipstream-go/slipstream/abi"
+)
+
+// State is a plugin's delivery state.
+type State string
+
+// The states of a loaded plugin.
+const (
+	StateActive   State = "active"   // receiving events
+	StateDisabled State = "disabled" // error_policy disable tripped; a reload re-enables it
+	StateFailed   State = "failed"   // error_policy halt tripped: the node was told to stop
+)
+
+// PluginInfo describes a loaded plugin.
+type PluginInfo struct {
+	Name          string
+	ConfigFile    string        // "" for a Go-native plugin registered without config
+	Path          string        // the library's resolved path; "" for Go-native plugins
+	Native        bool          // a C-ABI library (false: a Go-native plugin)
+	ABIVersion    uint32        // what slipstream_abi_version returned (abi.Version for Go plugins)
+	Subscriptions abi.EventMask // what subscribed_events returned
+	ErrorPolicy   ErrorPolicy
+	Delivery      Delivery
+	State         State
+	LoadedAt      time.Time
+	Counters      Counters
+	// UnloadError is what went wrong while the plugin was unloaded ("" when it unloaded
+	// cleanly or is still loaded): an OnUnload panic, an error-level line the plugin logged
+	// during on_unload, or a failure to close its library.
+	UnloadError string
+}
+
+func (s *slot) info() PluginInfo {
+	cur := s.cur.Load()
+	pi := PluginInfo{
+		Name:          cur.name,
+		ConfigFile:    cur.cfg.File,
+		ABIVersion:    abi.Version,
+		Subscriptions: cur.mask,
+		ErrorPolicy:   cur.cfg.ErrorPolicy,
+		Delivery:      cur.cfg.Delivery,
+		State:         s.state(),
+		LoadedAt:      cur.loadedAt,
+	}
+	cur.inst.describe(&pi)
+	c := &pi.Counters
+	c.Events, c.Calls, c.Errors, c.Dropped = s.stats.events.Load(), s.stats.calls.Load(), s.stats.errors.Load(), s.stats.dropped.Load()
+	for k := range c.ByKind {
+		c.ByKind[k] = s.stats.byKind[k].Load()
+	}
+	c.Latency = s.stats.latency.Snapshot()
+	if le := s.stats.lastErr.Load(); le != nil {
+		c.LastError, c.LastErrAt = le.msg, le.at
+	}
+	if q := s.async.Load(); q != nil {
+		c.QueueDepth = q.depth()
+	}
+	return pi
+}

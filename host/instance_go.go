@@ -1,0 +1,72 @@
+package host
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/slipstream-go/slipstream/abi"
+)
+
+// goInstance implements instance for a Go-native plugin (Manager.Register).
+type goInstance struct{ p Plugin }
+
+var _ instance = goInstance{}
+
+func (g goInstance) encoded() bool { return false }
+
+// deliver calls OnBroadcast for each event of a subscribed kind.
+func (g goInstance) deliver(s *slot, b *batch, mask abi.EventMask) {
+	evs := b.evs
+	for i := range evs {
+		if !mask.Has(evs[i].Kind) {
+			continue
+		}
+		if s.stopping(1) {
+			if s.disabled.Load() {
+				return
+			}
+			continue
+		}
+		var t0 time.Time
+		if s.timed() {
+			t0 = time.Now()
+		}
+		err := g.call(&evs[i])
+		s.called(t0)
+		if err != nil {
+			s.failure("OnBroadcast", 0, "", err)
+			continue
+		}
+		s.succeeded()
+	}
+}
+
+// call calls OnBroadcast, turning a panic into an error: a plugin's bug must not take the
+// node's finalization down.
+func (g goInstance) call(ev *abi.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return g.p.OnBroadcast(*ev)
+}
+
+func (g goInstance) resumeHeight() (uint32, bool) { return 0, false }
+
+// unload calls OnUnload; a panic is logged by the caller as the unload error.
+func (g goInstance) unload() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("OnUnload panicked: %v", r)
+		}
+	}()
+	g.p.OnUnload()
+	return nil
+}
+
+func (g goInstance) close() error { return nil }
+
+func (g goInstance) describe(*PluginInfo) {}
+
+func (g goInstance) reopen(m *Manager, cfg *Config) (*slot, error) { return m.loadGo(g.p, cfg, true) }

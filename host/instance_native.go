@@ -1,0 +1,64 @@
+package host
+
+import (
+	"time"
+
+	"github.com/slipstream-go/slipstream/abi"
+)
+
+// native implements instance for a C-ABI plugin (the type and its loading are in
+// native.go).
+var _ instance = (*native)(nil)
+
+func (n *native) encoded() bool { return true }
+
+// deliver passes the encoded events of subscribed kinds: in one on_broadcast_batch call
+// when the plugin has it, else one on_broadcast per event.
+func (n *native) deliver(s *slot, b *batch, mask abi.EventMask) {
+	a := b.arena
+	ptr, count := a.Addr(), a.Len()
+	if b.present&^mask != 0 {
+		if ptr, count = a.Select(mask); count == 0 {
+			return
+		}
+	}
+	if n.vt.OnBroadcastBatch != 0 {
+		if rc := n.call(s, n.vt.OnBroadcastBatch, ptr, uintptr(count), a.ErrorArg()); rc != 0 {
+			s.failure("on_broadcast_batch", rc, a.ErrorMessage(), nil)
+			return
+		}
+		s.succeeded()
+		return
+	}
+	for i := 0; i < count; i++ {
+		if s.stopping(count - i) {
+			return
+		}
+		if rc := n.call(s, n.vt.OnBroadcast, ptr+uintptr(i)*abi.SizeofEvent, a.ErrorArg()); rc != 0 {
+			s.failure("on_broadcast", rc, a.ErrorMessage(), nil)
+			continue
+		}
+		s.succeeded()
+	}
+}
+
+// call calls a broadcast callback, fn(self, args...), and counts it.
+func (n *native) call(s *slot, fn uintptr, args ...uintptr) int32 {
+	if !s.timed() {
+		rc := int32(callSelf(fn, n.self, args))
+		s.called(time.Time{})
+		return rc
+	}
+	t0 := time.Now()
+	rc := int32(callSelf(fn, n.self, args))
+	s.called(t0)
+	return rc
+}
+
+func (n *native) resumeHeight() (uint32, bool) { return 0, false }
+
+func (n *native) describe(pi *PluginInfo) {
+	pi.Native, pi.Path, pi.ABIVersion = true, n.libPath, n.abiVersion
+}
+
+func (n *native) reopen(m *Manager, cfg *Config) (*slot, error) { return m.loadNative(cfg, true) }
