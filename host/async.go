@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -29,8 +30,11 @@ type asyncQueue struct {
 	log      zerolog.Logger
 	// drainTimeout bounds stop's wait for the worker.
 	drainTimeout time.Duration
-	closed       bool // no more enqueues; the worker drains and exits
-	discard      bool // drain timed out: the worker drops what is left
+	closed       bool          // no more enqueues; the worker drains and exits
+	enqueued     uint64        // batches queued so far
+	handled      uint64        // batches the worker has taken and delivered (or dropped) so far
+	progress     chan struct{} // closed when handled grows, if a Flush waits (then renewed)
+	discard      bool          // drain timed out: the worker drops what is left
 	done         chan struct{}
 
 	dropWarnAt time.Time
@@ -46,8 +50,11 @@ func newAsyncQueue(s *slot, l *loaded) *asyncQueue {
 }
 
 // enqueue copies the events of subscribed kinds and queues them. With on_full "block" it
-// waits for room; with "drop" it drops the batch (counted) when it does not fit.
-func (q *asyncQueue) enqueue(s *slot, mask abi.EventMask, evs []abi.Event) {
+// waits for room; with "drop" it drops the batch (counted as QueueFull) when it does not
+// fit. A disabled or failed plugin's events are counted and not queued (its worker would
+// only drain them into nothing). It returns false, having done nothing, when the queue is
+// closed (a reload or unload has begun): the caller delivers through the slot instead.
+func (q *asyncQueue) enqueue(s *slot, mask abi.EventMask, evs []abi.Event) bool {
 	n := 0
 	for i := range evs {
 		if mask.Has(evs[i].Kind) {
@@ -55,28 +62,39 @@ func (q *asyncQueue) enqueue(s *slot, mask abi.EventMask, evs []abi.Event) {
 		}
 	}
 	if n == 0 {
-		return
+		return true
+	}
+	switch {
+	case s.disabled.Load():
+		s.lose(causeDisabled, uint64(n))
+		return true
+	case s.halted.Load():
+		s.lose(causeFailed, uint64(n))
+		return true
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for !q.closed && q.queued > 0 && q.queued+n > q.capacity {
 		if q.onFull == OnFullDrop {
-			s.stats.dropped.Add(uint64(n))
-			q.warnDropped(s, uint64(n))
-			return
+			s.lose(causeQueueFull, uint64(n))
+			q.warnDropped(uint64(n))
+			return true
 		}
 		q.notFull.Wait()
 	}
 	if q.closed {
-		return
+		return false
 	}
 	q.batches = append(q.batches, ownedCopy(evs, mask, n))
 	q.queued += n
+	q.enqueued++
 	q.notEmpty.Signal()
+	return true
 }
 
-// warnDropped logs drops at most once per second (called under q.mu).
-func (q *asyncQueue) warnDropped(s *slot, n uint64) {
+// warnDropped logs drops at most once per second (called under q.mu); stop logs the
+// drops since the last line.
+func (q *asyncQueue) warnDropped(n uint64) {
 	q.dropSince += n
 	if now := time.Now(); now.Sub(q.dropWarnAt) >= time.Second {
 		q.log.Warn().Uint64("dropped", q.dropSince).Int("queue_capacity", q.capacity).
@@ -161,11 +179,17 @@ func (q *asyncQueue) run(s *slot) {
 			b.encode(a)
 		}
 		// A halt-policy error cannot reach the node from here (the broadcast returned long
-		// ago): the slot is marked failed, which the admin API's health check reports.
-		_ = s.deliver(&b)
+		// ago): the slot is marked failed, which the admin API's health check reports, and
+		// gets nothing more (counted as Undelivered.Failed, logged once).
+		_ = s.deliver(&b, true)
 
 		q.mu.Lock()
 		q.queued -= len(evs)
+		q.handled += uint64(taken)
+		if q.progress != nil {
+			close(q.progress)
+			q.progress = nil
+		}
 		q.notFull.Broadcast()
 		q.mu.Unlock()
 		clear(evs)
@@ -181,6 +205,7 @@ func (q *asyncQueue) stop(s *slot) {
 	q.notEmpty.Broadcast()
 	q.notFull.Broadcast()
 	q.mu.Unlock()
+	defer q.logDropped()
 	select {
 	case <-q.done:
 		return
@@ -192,7 +217,43 @@ func (q *asyncQueue) stop(s *slot) {
 	s.abandon.Store(true) // per-event delivery stops after the call in progress
 	<-q.done
 	left := q.depth()
-	s.stats.dropped.Add(uint64(left))
+	s.lose(causeDrainTimeout, uint64(left))
 	q.log.Warn().Int("events_left", left).Dur("drain_timeout", q.drainTimeout).
 		Msg("async queue not drained in time; dropped what was left after the call in progress")
+}
+
+// logDropped logs the drops that warnDropped's rate limit has not reported yet.
+func (q *asyncQueue) logDropped() {
+	q.mu.Lock()
+	n := q.dropSince
+	q.dropSince = 0
+	q.mu.Unlock()
+	if n > 0 {
+		q.log.Warn().Uint64("dropped", n).Int("queue_capacity", q.capacity).
+			Msg("async queue full (on_full drop): events dropped since the last line")
+	}
+}
+
+// flush waits until the worker has handled every batch queued before the call, or the
+// worker has stopped, or ctx is done.
+func (q *asyncQueue) flush(ctx context.Context) error {
+	q.mu.Lock()
+	target := q.enqueued
+	for q.handled < target {
+		if q.progress == nil {
+			q.progress = make(chan struct{})
+		}
+		ch := q.progress
+		q.mu.Unlock()
+		select {
+		case <-ch:
+		case <-q.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		q.mu.Lock()
+	}
+	q.mu.Unlock()
+	return nil
 }

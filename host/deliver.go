@@ -40,32 +40,113 @@ func (b *batch) encode(a *abi.Arena) {
 // first sampleEvery*16), because reading the clock twice costs more than a C call here.
 const sampleEvery = 16
 
+// cause is why a subscribed event did not reach the plugin (the fields of Undelivered).
+type cause int
+
+const (
+	causeNone cause = iota
+	causeQueueFull
+	causeDisabled
+	causeDrainTimeout
+	causeReloadOverflow
+	causeFailed
+	numCauses
+)
+
+// lose counts n subscribed events that the plugin does not get, by cause.
+func (s *slot) lose(c cause, n uint64) {
+	if n != 0 {
+		s.stats.undelivered[c].Add(n)
+	}
+}
+
+// subscribed returns how many events of b have a kind in mask.
+func subscribed(b *batch, mask abi.EventMask) uint64 {
+	var n uint64
+	for k := abi.EventKind(0); k < abi.KindCount; k++ {
+		if mask.Has(k) {
+			n += uint64(b.counts[k])
+		}
+	}
+	return n
+}
+
+// pass is the bookkeeping of the delivery in progress (under s.mu): what reached the
+// plugin, why the rest did not, and the failures to report once the batch is done.
+type pass struct {
+	delivered [abi.KindCount]uint32
+	stop      cause         // set when the instance stopped before the end of the batch
+	failed    int           // events whose callback failed
+	kinds     abi.EventMask // their kinds
+	first     firstFailure
+	tripped   bool // error_policy disable tripped during this pass
+}
+
+// firstFailure is the first failed callback of a pass.
+type firstFailure struct {
+	callback string
+	code     int32
+	msg      string
+	err      error
+}
+
 // deliver hands the batch to the plugin under its call lock. It returns a *CallbackError
-// only for a halt-policy failure.
-func (s *slot) deliver(b *batch) error {
+// only for a halt-policy failure. During a reload the events are kept in the reload
+// buffer instead (fromQueue: the async worker draining the old queue, which still
+// delivers to the old instance).
+func (s *slot) deliver(b *batch, fromQueue bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.disabled.Load() {
+	for s.reloading && !fromQueue {
+		if s.holdForReload(b) {
+			return nil
+		}
+		s.reloadCond.Wait() // on_full block: the broadcaster waits for the reload to end
+	}
+	return s.deliverLocked(b)
+}
+
+// deliverLocked is deliver under s.mu.
+func (s *slot) deliverLocked(b *batch) error {
+	if s.closed {
 		return nil
 	}
 	cur := s.cur.Load()
-	s.countKinds(b, cur.mask)
-	s.halt = nil
+	if c := s.blocked(cur); c != causeNone {
+		s.lose(c, subscribed(b, cur.mask))
+		return nil
+	}
+	s.pass = pass{}
 	cur.inst.deliver(s, noescape(b), cur.mask)
-	return s.halt
-}
-
-// countKinds adds the events of subscribed kinds to the counters: once per kind, not
-// once per event.
-func (s *slot) countKinds(b *batch, mask abi.EventMask) {
 	var total uint64
-	for k := abi.EventKind(0); k < abi.KindCount; k++ {
-		if c := b.counts[k]; c != 0 && mask.Has(k) {
-			s.stats.byKind[k].Add(uint64(c))
-			total += uint64(c)
+	for k, n := range s.pass.delivered {
+		if n != 0 {
+			s.stats.byKind[k].Add(uint64(n))
+			total += uint64(n)
 		}
 	}
 	s.stats.events.Add(total)
+	if s.pass.stop != causeNone {
+		s.lose(s.pass.stop, subscribed(b, cur.mask)-total)
+	}
+	if s.pass.failed == 0 {
+		return nil
+	}
+	return s.report(cur, b)
+}
+
+// blocked returns why nothing more may be delivered to the plugin, or causeNone.
+func (s *slot) blocked(cur *loaded) cause {
+	switch {
+	case s.abandon.Load():
+		return causeDrainTimeout
+	case s.disabled.Load():
+		return causeDisabled
+	case s.halted.Load() && cur.cfg.Delivery == DeliveryAsync:
+		// The node cannot be told from the worker: a failed async plugin gets nothing more.
+		return causeFailed
+	}
+	return causeNone
 }
 
 // timed reports whether this call's duration is sampled (called under s.mu).
@@ -82,60 +163,102 @@ func (s *slot) called(t0 time.Time) {
 	}
 }
 
-// stopping reports (between per-event calls, under s.mu) whether the rest of the batch
-// must not be delivered; rest is how many events of it would be left, counted as dropped.
-func (s *slot) stopping(rest int) bool {
-	if s.abandon.Load() {
-		s.stats.dropped.Add(uint64(rest))
-		return true
+// stopping reports, between per-event calls, whether the rest of the batch must not be
+// delivered (the drain timed out, or the error policy stopped the plugin); the rest is
+// counted by that cause.
+func (s *slot) stopping() bool {
+	c := s.blocked(s.cur.Load())
+	s.pass.stop = c
+	return c != causeNone
+}
+
+// delivered counts one event handed to a per-event callback.
+func (s *slot) delivered(k abi.EventKind) {
+	if k < abi.KindCount {
+		s.pass.delivered[k]++
 	}
-	return s.disabled.Load()
+}
+
+// deliveredAll counts the events of b in mask as handed over (one batch call).
+func (s *slot) deliveredAll(b *batch, mask abi.EventMask) {
+	for k := abi.EventKind(0); k < abi.KindCount; k++ {
+		if mask.Has(k) {
+			s.pass.delivered[k] += b.counts[k]
+		}
+	}
 }
 
 // succeeded records a callback that returned success (under s.mu).
 func (s *slot) succeeded() { s.consecutive = 0 }
 
-// failure records a failed callback (under s.mu) and applies the error policy; a halt
-// error is kept for deliver to return.
-func (s *slot) failure(callback string, rc int32, msg string, goErr error) {
-	if err := s.failed(callback, rc, msg, goErr); err != nil && s.halt == nil {
-		s.halt = err
-	}
-}
-
-// failed counts and reports a failed callback (called under s.mu) and applies the error
-// policy. It returns an error only for the halt policy.
-func (s *slot) failed(callback string, rc int32, msg string, goErr error) error {
+// failure records a failed callback that was given n events of the kinds in kinds (under
+// s.mu): it counts it and applies the error policy's state change at once (so that a
+// disable tripping mid-batch stops the batch); deliver reports the failures once the batch
+// is done.
+func (s *slot) failure(callback string, code int32, msg string, goErr error, kinds abi.EventMask, n int) {
 	cur := s.cur.Load()
 	s.stats.errors.Add(1)
 	s.consecutive++
-	cerr := &CallbackError{Plugin: cur.name, Callback: callback, Code: rc, Message: msg, Err: goErr,
-		Halt: cur.cfg.ErrorPolicy == PolicyHalt}
-	s.stats.lastErr.Store(&lastError{msg: cerr.Error(), at: time.Now()})
+	p := &s.pass
+	if p.failed == 0 {
+		p.first = firstFailure{callback: callback, code: code, msg: msg, err: goErr}
+	}
+	p.failed += n
+	p.kinds |= kinds
 	switch cur.cfg.ErrorPolicy {
 	case PolicyHalt:
 		s.halted.Store(true)
-		cur.log.Error().Err(cerr).Msg("plugin callback failed; error_policy halt: the node is told to stop")
-		return cerr
 	case PolicyDisable:
-		if s.consecutive >= cur.cfg.MaxConsecutiveErrors {
+		if s.consecutive >= cur.cfg.MaxConsecutiveErrors && !s.disabled.Load() {
 			s.disabled.Store(true)
-			cur.log.Warn().Err(cerr).Int("consecutive_errors", s.consecutive).
-				Msg("plugin disabled after too many consecutive errors (error_policy disable); reload it to re-enable")
-			return nil
+			p.tripped = true
 		}
+	}
+}
+
+// report turns the pass's failures into one *CallbackError naming the batch, records and
+// logs it as the error policy says, and returns it for the halt policy.
+func (s *slot) report(cur *loaded, b *batch) error {
+	p := &s.pass
+	cerr := &CallbackError{Plugin: cur.name, Callback: p.first.callback, Code: p.first.code, Message: p.first.msg,
+		Err: p.first.err, Halt: cur.cfg.ErrorPolicy == PolicyHalt, Kinds: p.kinds, Failed: p.failed,
+		Events: int(subscribed(b, cur.mask))}
+	first := true
+	for i := range b.evs {
+		if e := &b.evs[i]; cur.mask.Has(e.Kind) {
+			if first {
+				cerr.FirstHeight, first = e.BlockHeight, false
+			}
+			cerr.LastHeight = e.BlockHeight
+		}
+	}
+	s.stats.lastErr.Store(&lastError{msg: cerr.Error(), at: time.Now()})
+	switch {
+	case cerr.Halt:
+		if !s.haltLogged {
+			s.haltLogged = true
+			cur.log.Error().Err(cerr).Msg("plugin callback failed; error_policy halt: the node is told to stop")
+		} else {
+			s.warnLimited(cerr)
+		}
+		return cerr
+	case p.tripped:
+		cur.log.Warn().Err(cerr).Int("consecutive_errors", s.consecutive).
+			Msg("plugin disabled after too many consecutive errors (error_policy disable); reload it to re-enable")
+		return nil
 	}
 	s.warnLimited(cerr)
 	return nil
 }
 
 // warnLimited logs a callback failure, at most once per second per plugin; the next line
-// says how many were not logged in between.
+// says how many were not logged in between (and Counters.Suppressed counts them all).
 func (s *slot) warnLimited(err error) {
 	s.warnMu.Lock()
 	now := time.Now()
 	if now.Sub(s.warnAt) < time.Second {
 		s.warnSkip++
+		s.stats.suppressed.Add(1)
 		s.warnMu.Unlock()
 		return
 	}
@@ -147,4 +270,17 @@ func (s *slot) warnLimited(err error) {
 		e = e.Int("suppressed", skipped)
 	}
 	e.Msg("plugin callback failed")
+}
+
+// flushWarnings logs how many warnings the rate limiter suppressed since its last line,
+// so that none goes unmentioned when the plugin unloads.
+func (s *slot) flushWarnings() {
+	s.warnMu.Lock()
+	skipped := s.warnSkip
+	s.warnSkip = 0
+	s.warnMu.Unlock()
+	if skipped > 0 {
+		s.cur.Load().log.Warn().Int("suppressed", skipped).
+			Msg("plugin callback failures not logged since the last line (rate limit: one line per second)")
+	}
 }

@@ -37,6 +37,9 @@ var (
 	ErrInsecure = errors.New("plugin file is writable by other users")
 	// ErrHashMismatch: the library's SHA-256 differs from the config's sha256 pin.
 	ErrHashMismatch = errors.New("plugin library hash mismatch")
+	// ErrOnUnload: the plugin's on_unload (OnUnload) failed: a Go panic, or an error-level
+	// line a C plugin logged during on_unload.
+	ErrOnUnload = errors.New("plugin on_unload failed")
 	// ErrHalted: a plugin with error_policy "halt" failed; the node should stop.
 	ErrHalted = errors.New("plugin failed with error_policy halt")
 	// ErrClosed: the manager has been shut down with Unload.
@@ -85,16 +88,23 @@ func (e *ABIError) Error() string {
 // Is reports whether target is ErrIncompatibleABI.
 func (e *ABIError) Is(target error) bool { return target == ErrIncompatibleABI }
 
-// CallbackError reports a failed plugin callback: a non-zero return (with the message the
-// plugin wrote), a Go error, or a recovered panic of a Go-native plugin. Broadcast returns
-// one (matching ErrHalted) only for plugins with error_policy "halt".
+// CallbackError reports the failed plugin callbacks of one delivery (one Broadcast or
+// BroadcastBatch, or one round of an async queue): a non-zero return (with the message the
+// plugin wrote), a Go error, or a recovered panic of a Go-native plugin. Code, Message and
+// Err are the first failure's. Broadcast returns one (matching ErrHalted) only for
+// plugins with error_policy "halt".
 type CallbackError struct {
-	Plugin   string
-	Callback string // "on_broadcast", "on_broadcast_batch", "on_load", …
-	Code     int32  // the C return value; 0 for Go-native plugins
-	Message  string // what the plugin said, possibly ""
-	Halt     bool   // the plugin's error_policy is halt
-	Err      error  // a Go-native plugin's error, if any
+	Plugin      string
+	Callback    string        // "on_broadcast", "on_broadcast_batch", "OnBroadcast", …
+	Code        int32         // the C return value; 0 for Go-native plugins
+	Message     string        // what the plugin said, possibly ""
+	Halt        bool          // the plugin's error_policy is halt
+	Err         error         // a Go-native plugin's error, if any
+	Kinds       abi.EventMask // the kinds of the events whose callback failed
+	FirstHeight uint32        // block height of the first event of the delivery
+	LastHeight  uint32        // block height of its last event
+	Failed      int           // events whose callback failed (a failed batch call counts all its events)
+	Events      int           // events of the delivery handed to the plugin
 }
 
 func (e *CallbackError) Error() string {
@@ -105,10 +115,18 @@ func (e *CallbackError) Error() string {
 	if msg == "" {
 		msg = "(no message)"
 	}
+	what := e.Callback + " failed"
 	if e.Code != 0 {
-		return fmt.Sprintf("plugin %q: %s returned %d: %s", e.Plugin, e.Callback, e.Code, msg)
+		what = fmt.Sprintf("%s returned %d", e.Callback, e.Code)
 	}
-	return fmt.Sprintf("plugin %q: %s failed: %s", e.Plugin, e.Callback, msg)
+	var where string
+	switch {
+	case e.Events == 1:
+		where = fmt.Sprintf(" (%v at height %d)", e.Kinds, e.FirstHeight)
+	case e.Events > 1:
+		where = fmt.Sprintf(" for %d of %d events (%v, heights %d to %d)", e.Failed, e.Events, e.Kinds, e.FirstHeight, e.LastHeight)
+	}
+	return fmt.Sprintf("plugin %q: %s%s: %s", e.Plugin, what, where, msg)
 }
 
 // Unwrap returns the Go-native plugin's error, if any.

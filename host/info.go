@@ -49,7 +49,13 @@ func (s *slot) info() PluginInfo {
 	}
 	cur.inst.describe(&pi)
 	c := &pi.Counters
-	c.Events, c.Calls, c.Errors, c.Dropped = s.stats.events.Load(), s.stats.calls.Load(), s.stats.errors.Load(), s.stats.dropped.Load()
+	c.Events, c.Calls, c.Errors = s.stats.events.Load(), s.stats.calls.Load(), s.stats.errors.Load()
+	c.Undelivered = s.stats.undeliveredSnapshot()
+	c.Dropped = c.Undelivered.Total()
+	c.Reloads, c.Suppressed = s.stats.reloads.Load(), s.stats.suppressed.Load()
+	if e := s.unloadErr.Load(); e != nil {
+		pi.UnloadError = *e
+	}
 	for k := range c.ByKind {
 		c.ByKind[k] = s.stats.byKind[k].Load()
 	}

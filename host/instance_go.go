@@ -21,11 +21,8 @@ func (g goInstance) deliver(s *slot, b *batch, mask abi.EventMask) {
 		if !mask.Has(evs[i].Kind) {
 			continue
 		}
-		if s.stopping(1) {
-			if s.disabled.Load() {
-				return
-			}
-			continue
+		if s.stopping() {
+			return
 		}
 		var t0 time.Time
 		if s.timed() {
@@ -33,8 +30,9 @@ func (g goInstance) deliver(s *slot, b *batch, mask abi.EventMask) {
 		}
 		err := g.call(&evs[i])
 		s.called(t0)
+		s.delivered(evs[i].Kind)
 		if err != nil {
-			s.failure("OnBroadcast", 0, "", err)
+			s.failure("OnBroadcast", 0, "", err, abi.Mask(evs[i].Kind), 1)
 			continue
 		}
 		s.succeeded()
@@ -54,11 +52,11 @@ func (g goInstance) call(ev *abi.Event) (err error) {
 
 func (g goInstance) resumeHeight() (uint32, bool) { return 0, false }
 
-// unload calls OnUnload; a panic is logged by the caller as the unload error.
+// unload calls OnUnload; a panic becomes the unload error.
 func (g goInstance) unload() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("OnUnload panicked: %v", r)
+			err = fmt.Errorf("%w: OnUnload panicked: %v", ErrOnUnload, r)
 		}
 	}()
 	g.p.OnUnload()

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cmem"
 )
 
 // native implements instance for a C-ABI plugin (the type and its loading are in
@@ -23,19 +24,25 @@ func (n *native) deliver(s *slot, b *batch, mask abi.EventMask) {
 		}
 	}
 	if n.vt.OnBroadcastBatch != 0 {
-		if rc := n.call(s, n.vt.OnBroadcastBatch, ptr, uintptr(count), a.ErrorArg()); rc != 0 {
-			s.failure("on_broadcast_batch", rc, a.ErrorMessage(), nil)
+		rc := n.call(s, n.vt.OnBroadcastBatch, ptr, uintptr(count), a.ErrorArg())
+		s.deliveredAll(b, mask)
+		if rc != 0 {
+			s.failure("on_broadcast_batch", rc, a.ErrorMessage(), nil, b.present&mask, count)
 			return
 		}
 		s.succeeded()
 		return
 	}
 	for i := 0; i < count; i++ {
-		if s.stopping(count - i) {
+		if s.stopping() {
 			return
 		}
-		if rc := n.call(s, n.vt.OnBroadcast, ptr+uintptr(i)*abi.SizeofEvent, a.ErrorArg()); rc != 0 {
-			s.failure("on_broadcast", rc, a.ErrorMessage(), nil)
+		ev := ptr + uintptr(i)*abi.SizeofEvent
+		kind := abi.EventKind((*abi.CEvent)(cmem.Pointer(ev)).Kind)
+		rc := n.call(s, n.vt.OnBroadcast, ev, a.ErrorArg())
+		s.delivered(kind)
+		if rc != 0 {
+			s.failure("on_broadcast", rc, a.ErrorMessage(), nil, abi.Mask(kind), 1)
 			continue
 		}
 		s.succeeded()

@@ -19,6 +19,7 @@
 package host
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"unsafe"
 
 	"github.com/rs/zerolog"
+	zlog "github.com/rs/zerolog/log"
 
 	"github.com/slipstream-go/slipstream/abi"
 )
@@ -52,12 +54,14 @@ type Manager struct {
 type Option func(*Manager)
 
 // WithLogger sets the logger for the manager and its plugins (each plugin's lines carry
-// plugin=<name>). The default discards everything.
+// plugin=<name>). The default is zerolog's global logger (github.com/rs/zerolog/log.Logger,
+// which writes to stderr), so that plugin failures and host->log lines are not lost;
+// pass zerolog.Nop() to discard them.
 func WithLogger(l zerolog.Logger) Option { return func(m *Manager) { m.log = l } }
 
 // NewManager returns a manager without plugins.
 func NewManager(opts ...Option) *Manager {
-	m := &Manager{log: zerolog.Nop()}
+	m := &Manager{log: zlog.Logger}
 	for _, o := range opts {
 		o(m)
 	}
@@ -145,17 +149,14 @@ func (m *Manager) broadcast(b *batch) error {
 		if cur.mask&b.present == 0 {
 			continue
 		}
-		if q := s.async.Load(); q != nil {
-			if !s.disabled.Load() { // a disabled plugin's queue would only be drained into nothing
-				q.enqueue(s, cur.mask, b.evs)
-			}
+		if q := s.async.Load(); q != nil && q.enqueue(s, cur.mask, b.evs) {
 			continue
 		}
 		if b.arena == nil && cur.inst.encoded() {
 			pa = m.arenas.Get().(*pooledArena)
 			b.encode(pa.a)
 		}
-		if err := s.deliver(b); err != nil && halt == nil {
+		if err := s.deliver(b, false); err != nil && halt == nil {
 			halt = err
 		}
 	}
@@ -199,7 +200,7 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 		return nil, fail(cfg.Name, fmt.Errorf("%w: %v", ErrLibraryLoad, err))
 	}
 	for _, s := range *m.slots.Load() {
-		if n, ok := s.cur.Load().inst.(*native); ok && n.libPath == real {
+		if n, ok := s.cur.Load().inst.(*native); ok && !s.vacant && n.libPath == real {
 			return nil, fail(cfg.Name, fmt.Errorf("%w: library %s is already loaded as plugin %q (unload or reload that one)", ErrAlreadyLoaded, real, s.name()))
 		}
 	}
@@ -306,10 +307,11 @@ func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err err
 	return s, nil
 }
 
-// find returns the slot named name (under m.mu), or nil.
+// find returns the slot named name (under m.mu), or nil. A slot whose instance is being
+// replaced by a reload does not count: the name is free for its new instance.
 func (m *Manager) find(name string) *slot {
 	for _, s := range *m.slots.Load() {
-		if s.name() == name {
+		if !s.vacant && s.name() == name {
 			return s
 		}
 	}
@@ -409,23 +411,54 @@ func (m *Manager) ReloadPlugin(name, configPath string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.unloadSlot(s); err != nil {
+	return m.reloadSlot(s, old, cfg)
+}
+
+// reloadSlot replaces the instance in s without a gap (see reload.go), under m.mu.
+func (m *Manager) reloadSlot(s *slot, old *loaded, cfg *Config) error {
+	name := old.name
+	s.beginReload()
+	s.vacant = true
+	if err := closeInstance(old.inst); err != nil {
 		m.log.Warn().Err(err).Str("plugin", name).Msg("reload: closing the old instance reported an error")
 	}
+	old.log.Info().Msg("plugin unloaded for reload")
 	next, err := old.inst.reopen(m, cfg)
-	if err == nil {
-		m.add(next)
-		return nil
+	if err != nil {
+		// Restore the old configuration.
+		restored, rerr := old.inst.reopen(m, old.cfg)
+		if rerr != nil {
+			s.vacant = false
+			m.remove(s)
+			s.abortReload()
+			m.log.Error().Err(rerr).Str("plugin", name).Msg("reload failed and the old config could not be loaded again: the plugin is unloaded")
+			return errors.Join(err, fmt.Errorf("restoring the old config: %w", rerr))
+		}
+		m.log.Warn().Err(err).Str("plugin", name).Msg("reload failed; the old config was loaded again")
+		next = restored
 	}
-	// Restore the old configuration.
-	restored, rerr := old.inst.reopen(m, old.cfg)
-	if rerr != nil {
-		m.log.Error().Err(rerr).Str("plugin", name).Msg("reload failed and the old config could not be loaded again: the plugin is unloaded")
-		return errors.Join(err, fmt.Errorf("restoring the old config: %w", rerr))
-	}
-	m.add(restored)
-	m.log.Warn().Err(err).Str("plugin", name).Msg("reload failed; the old config was loaded again")
+	s.vacant = false
+	s.finishReload(next.cur.Load(), err == nil)
+	m.publish(*m.slots.Load()) // the subscriptions may have changed
 	return err
+}
+
+// Flush returns once every event broadcast before the call (every Broadcast and
+// BroadcastBatch that returned) has been handed to every plugin: for sync plugins that is
+// already so; it waits for each async queue to deliver what it held, and for a reload in
+// progress to hand its buffer to the new instance. Events dropped by a full queue, or not
+// delivered because of the error policy or a drain timeout, count as handled (see
+// Counters.Undelivered). It returns ctx.Err() if ctx ends first.
+func (m *Manager) Flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, s := range *m.slots.Load() {
+		if err := s.flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Unload shuts every plugin down, in reverse load order, and refuses further loads. It is

@@ -169,10 +169,22 @@ func (n *native) onLoad(cfg *Config, isReload bool) error {
 	return nil
 }
 
-// unload calls on_unload (if set).
+// unload calls on_unload (if set). An error-level line the plugin logs through host->log
+// during on_unload is its unload error.
 func (n *native) unload() error {
-	if n.vt.OnUnload != 0 && n.self != 0 {
+	if n.vt.OnUnload == 0 || n.self == 0 {
+		return nil
+	}
+	if n.hb == nil {
 		call(n.vt.OnUnload, n.self)
+		return nil
+	}
+	sc := n.hb.sc
+	sc.unloading.Store(true)
+	call(n.vt.OnUnload, n.self)
+	sc.unloading.Store(false)
+	if msg := sc.unloadErr.Swap(nil); msg != nil {
+		return fmt.Errorf("%w: it logged an error: %s", ErrOnUnload, *msg)
 	}
 	return nil
 }

@@ -32,6 +32,10 @@ type serviceCtx struct {
 	log zerolog.Logger // tagged with the plugin's name
 	// cfg is the config being loaded; set only during on_load (config_get answers -1 else).
 	cfg atomic.Pointer[Config]
+	// unloading is set during on_unload; the first error-level line logged meanwhile is
+	// kept in unloadErr (the unload error).
+	unloading atomic.Bool
+	unloadErr atomic.Pointer[string]
 }
 
 func hostCallbacks() (logFn, configFn uintptr) {
@@ -72,6 +76,9 @@ func hostLog(ctx uintptr, level int32, msg uintptr) {
 		e = sc.log.Warn()
 	default:
 		e = sc.log.Error()
+		if sc.unloading.Load() {
+			sc.unloadErr.CompareAndSwap(nil, &text)
+		}
 	}
 	e.Msg(text)
 }

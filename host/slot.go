@@ -1,6 +1,8 @@
 package host
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,11 +24,21 @@ type slot struct {
 	closed      bool
 	consecutive int    // failures in a row (under mu)
 	sample      uint64 // calls so far, for latency sampling (under mu)
-	halt        error  // the first halt-policy error of the delivery in progress (under mu)
+	pass        pass   // the delivery in progress (under mu)
+	haltLogged  bool   // the halt policy's error line was logged (under mu)
+
+	// A reload (reload.go) holds what is broadcast meanwhile in pending, under mu.
+	reloading  bool
+	pending    [][]abi.Event // owned copies, in broadcast order
+	pendingN   int           // events in pending
+	reloadCond sync.Cond     // L is &mu; signalled when the reload ends
+	reloadDone chan struct{} // closed when the reload in progress ends
+	vacant     bool          // between unloading the old instance and publishing the new (under Manager.mu)
+	unloadErr  atomic.Pointer[string]
 
 	disabled atomic.Bool
 	halted   atomic.Bool
-	abandon  atomic.Bool // async drain timed out: stop delivering (counted as dropped)
+	abandon  atomic.Bool // async drain timed out: stop delivering (counted as DrainTimeout)
 	stats    counters
 	warnMu   sync.Mutex
 	warnAt   time.Time
@@ -49,6 +61,7 @@ type loaded struct {
 // newSlot returns an unpublished slot holding l.
 func newSlot(l *loaded) *slot {
 	s := &slot{}
+	s.reloadCond.L = &s.mu
 	s.cur.Store(l)
 	return s
 }
@@ -57,7 +70,8 @@ func newSlot(l *loaded) *slot {
 func (s *slot) name() string { return s.cur.Load().name }
 
 // shutdown stops deliveries to the slot (waiting for an in-flight call), drains its async
-// queue, then calls on_unload and destroy and closes the library.
+// queue, then calls on_unload and destroy and closes the library. What went wrong in
+// on_unload or in closing is returned and kept for PluginInfo.UnloadError.
 func (s *slot) shutdown() error {
 	if q := s.async.Load(); q != nil {
 		q.stop(s)
@@ -65,12 +79,19 @@ func (s *slot) shutdown() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	inst := s.cur.Load().inst
-	uerr := inst.unload()
-	if cerr := inst.close(); cerr != nil {
-		return cerr
+	err := closeInstance(s.cur.Load().inst)
+	s.flushWarnings()
+	if err != nil {
+		msg := err.Error()
+		s.unloadErr.Store(&msg)
 	}
-	return uerr
+	return err
+}
+
+// closeInstance calls on_unload, then destroys the instance and closes its library.
+func closeInstance(inst instance) error {
+	uerr := inst.unload()
+	return errors.Join(uerr, inst.close())
 }
 
 func (s *slot) state() State {
@@ -81,4 +102,26 @@ func (s *slot) state() State {
 		return StateDisabled
 	}
 	return StateActive
+}
+
+// flush waits until what was broadcast to s before the call has been handed to it (see
+// Manager.Flush).
+func (s *slot) flush(ctx context.Context) error {
+	s.mu.Lock()
+	var done chan struct{}
+	if s.reloading {
+		done = s.reloadDone
+	}
+	s.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if q := s.async.Load(); q != nil {
+		return q.flush(ctx)
+	}
+	return nil
 }

@@ -118,14 +118,28 @@ func (u Undelivered) Total() uint64 {
 	return u.QueueFull + u.Disabled + u.DrainTimeout + u.ReloadOverflow + u.Failed
 }
 
+// counters are a slot's live statistics (atomic: read at any time without a lock).
 type counters struct {
-	events  atomic.Uint64
-	byKind  [4]atomic.Uint64
-	calls   atomic.Uint64
-	errors  atomic.Uint64
-	dropped atomic.Uint64
-	latency Latency
-	lastErr atomic.Pointer[lastError]
+	events      atomic.Uint64
+	byKind      [4]atomic.Uint64
+	calls       atomic.Uint64
+	errors      atomic.Uint64
+	undelivered [numCauses]atomic.Uint64 // by cause; causeNone stays 0
+	reloads     atomic.Uint64
+	suppressed  atomic.Uint64
+	latency     Latency
+	lastErr     atomic.Pointer[lastError]
+}
+
+// undeliveredSnapshot reads the undelivered counts.
+func (c *counters) undeliveredSnapshot() Undelivered {
+	return Undelivered{
+		QueueFull:      c.undelivered[causeQueueFull].Load(),
+		Disabled:       c.undelivered[causeDisabled].Load(),
+		DrainTimeout:   c.undelivered[causeDrainTimeout].Load(),
+		ReloadOverflow: c.undelivered[causeReloadOverflow].Load(),
+		Failed:         c.undelivered[causeFailed].Load(),
+	}
 }
 
 type lastError struct {
