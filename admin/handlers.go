@@ -32,6 +32,7 @@ type Plugin struct {
 	State         host.State     `json:"state"`
 	LoadedAt      time.Time      `json:"loaded_at"`
 	Counters      PluginCounters `json:"counters"`
+	UnloadError   string         `json:"unload_error,omitempty"` // what went wrong in on_unload (a plugin just unloaded)
 }
 
 // PluginCounters is the JSON form of host.Counters.
@@ -40,7 +41,10 @@ type PluginCounters struct {
 	ByKind      map[string]uint64 `json:"by_kind"` // per subscribed kind
 	Calls       uint64            `json:"calls"`
 	Errors      uint64            `json:"errors"`
-	Dropped     uint64            `json:"dropped"`
+	Dropped     uint64            `json:"dropped"`     // subscribed events not delivered: the sum of Undelivered
+	Undelivered map[string]uint64 `json:"undelivered"` // Dropped by cause: queue_full, disabled, drain_timeout, reload_overflow, failed
+	Reloads     uint64            `json:"reloads"`
+	Suppressed  uint64            `json:"warnings_suppressed"`
 	QueueDepth  int               `json:"queue_depth"`
 	LastError   string            `json:"last_error"`
 	LastErrorAt *time.Time        `json:"last_error_at,omitempty"`
@@ -72,13 +76,18 @@ func NewPlugin(pi host.PluginInfo) Plugin {
 	c := pi.Counters
 	p.Counters = PluginCounters{
 		Events: c.Events, ByKind: map[string]uint64{}, Calls: c.Calls, Errors: c.Errors,
-		Dropped: c.Dropped, QueueDepth: c.QueueDepth, LastError: c.LastError,
+		Dropped: c.Dropped, Undelivered: map[string]uint64{}, Reloads: c.Reloads, Suppressed: c.Suppressed,
+		QueueDepth: c.QueueDepth, LastError: c.LastError,
 		Latency: LatencySummary{
 			Count: c.Latency.Count,
 			P50Ns: int64(c.Latency.Quantile(0.5)),
 			P99Ns: int64(c.Latency.Quantile(0.99)),
 		},
 	}
+	for _, d := range droppedCauses(c.Undelivered) {
+		p.Counters.Undelivered[d.cause] = d.n
+	}
+	p.UnloadError = pi.UnloadError
 	for _, k := range pi.Subscriptions.Kinds() {
 		p.Subscriptions = append(p.Subscriptions, k.String())
 		if int(k) < len(c.ByKind) {

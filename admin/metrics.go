@@ -12,6 +12,9 @@ const (
 	MetricPluginCalls           = "slipstream_plugin_calls_total"
 	MetricPluginErrors          = "slipstream_plugin_errors_total"
 	MetricPluginDropped         = "slipstream_plugin_dropped_total"
+	MetricPluginUndelivered     = "slipstream_plugin_undelivered_total"
+	MetricPluginReloads         = "slipstream_plugin_reloads_total"
+	MetricPluginSuppressed      = "slipstream_plugin_warnings_suppressed_total"
 	MetricPluginQueueDepth      = "slipstream_plugin_queue_depth"
 	MetricPluginCallbackSeconds = "slipstream_plugin_callback_duration_seconds"
 	MetricPluginLoaded          = "slipstream_plugin_loaded"
@@ -32,8 +35,8 @@ type collector struct {
 	m     *host.Manager
 	store StatsSource
 
-	events, calls, errors, dropped, queueDepth, latency, loaded, disabled, failed *prometheus.Desc
-	blocks, produced, aborted                                                     *prometheus.Desc
+	events, calls, errors, dropped, undelivered, reloads, suppressed, queueDepth, latency, loaded, disabled, failed *prometheus.Desc
+	blocks, produced, aborted                                                                                       *prometheus.Desc
 
 	bounds []float64 // upper bounds of the finite latency buckets, in seconds
 }
@@ -44,7 +47,11 @@ type collector struct {
 //	slipstream_plugin_events_total{plugin,kind}         counter: events delivered, per subscribed kind
 //	slipstream_plugin_calls_total                       counter: callback invocations (a batch is one)
 //	slipstream_plugin_errors_total                      counter: failed callbacks
-//	slipstream_plugin_dropped_total                     counter: events dropped (async queue full, on_full drop)
+//	slipstream_plugin_dropped_total                     counter: subscribed events not delivered (host.Counters.Dropped)
+//	slipstream_plugin_undelivered_total{plugin,cause}   counter: the same by cause (queue_full, disabled,
+//	                                                    drain_timeout, reload_overflow, failed)
+//	slipstream_plugin_reloads_total                     counter: successful reloads
+//	slipstream_plugin_warnings_suppressed_total         counter: callback-failure warnings the rate limiter did not log
 //	slipstream_plugin_queue_depth                       gauge: events waiting in the async queue
 //	slipstream_plugin_callback_duration_seconds         histogram: callback durations (a sample of the calls;
 //	                                                    power-of-two buckets from 64ns; a bucket counts calls shorter than its bound)
@@ -58,17 +65,21 @@ type collector struct {
 //	slipstream_store_events_produced_total              counter
 //	slipstream_store_aborted_batches_total              counter
 //
-// A plugin's counters start again from zero when it is reloaded (Prometheus sees a counter
-// reset), and its series disappear when it is unloaded.
+// A plugin's counters are cumulative over reloads (a reload keeps them and counts itself
+// in slipstream_plugin_reloads_total); its series disappear when it is unloaded.
 func NewCollector(m *host.Manager, store StatsSource) prometheus.Collector {
 	p := []string{"plugin"}
 	c := &collector{
-		m:          m,
-		store:      store,
-		events:     prometheus.NewDesc(MetricPluginEvents, "Events delivered to the plugin, by event kind.", []string{"plugin", "kind"}, nil),
-		calls:      prometheus.NewDesc(MetricPluginCalls, "Callback invocations of the plugin (a batch call is one).", p, nil),
-		errors:     prometheus.NewDesc(MetricPluginErrors, "Failed callbacks of the plugin.", p, nil),
-		dropped:    prometheus.NewDesc(MetricPluginDropped, "Events dropped for the plugin (async queue full with on_full drop).", p, nil),
+		m:       m,
+		store:   store,
+		events:  prometheus.NewDesc(MetricPluginEvents, "Events delivered to the plugin, by event kind.", []string{"plugin", "kind"}, nil),
+		calls:   prometheus.NewDesc(MetricPluginCalls, "Callback invocations of the plugin (a batch call is one).", p, nil),
+		errors:  prometheus.NewDesc(MetricPluginErrors, "Failed callbacks of the plugin.", p, nil),
+		dropped: prometheus.NewDesc(MetricPluginDropped, "Subscribed events the plugin did not get (the sum of slipstream_plugin_undelivered_total).", p, nil),
+		undelivered: prometheus.NewDesc(MetricPluginUndelivered, "Subscribed events the plugin did not get, by cause.",
+			[]string{"plugin", "cause"}, nil),
+		reloads:    prometheus.NewDesc(MetricPluginReloads, "Successful reloads of the plugin.", p, nil),
+		suppressed: prometheus.NewDesc(MetricPluginSuppressed, "Callback-failure warnings of the plugin not logged by the rate limiter.", p, nil),
 		queueDepth: prometheus.NewDesc(MetricPluginQueueDepth, "Events waiting in the plugin's async queue.", p, nil),
 		latency:    prometheus.NewDesc(MetricPluginCallbackSeconds, "Duration of the plugin's broadcast callbacks (sampled).", p, nil),
 		loaded:     prometheus.NewDesc(MetricPluginLoaded, "1 for each loaded plugin.", p, nil),
@@ -87,7 +98,7 @@ func NewCollector(m *host.Manager, store StatsSource) prometheus.Collector {
 
 // Describe sends the descriptors of every metric the collector may send.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.events, c.calls, c.errors, c.dropped, c.queueDepth, c.latency, c.loaded, c.disabled, c.failed} {
+	for _, d := range []*prometheus.Desc{c.events, c.calls, c.errors, c.dropped, c.undelivered, c.reloads, c.suppressed, c.queueDepth, c.latency, c.loaded, c.disabled, c.failed} {
 		ch <- d
 	}
 	if c.store != nil {
@@ -109,6 +120,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(k.Calls), n)
 		ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(k.Errors), n)
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(k.Dropped), n)
+		for _, d := range droppedCauses(k.Undelivered) {
+			ch <- prometheus.MustNewConstMetric(c.undelivered, prometheus.CounterValue, float64(d.n), n, d.cause)
+		}
+		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(k.Reloads), n)
+		ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(k.Suppressed), n)
 		ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(k.QueueDepth), n)
 		ch <- c.histogram(n, k.Latency)
 		ch <- prometheus.MustNewConstMetric(c.loaded, prometheus.GaugeValue, 1, n)
@@ -142,4 +158,22 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// causeCount is one cause's label value and count.
+type causeCount struct {
+	cause string
+	n     uint64
+}
+
+// droppedCauses lists u's causes with the label values of slipstream_plugin_undelivered_total
+// (and the keys of the admin API's counters.undelivered).
+func droppedCauses(u host.Undelivered) [5]causeCount {
+	return [5]causeCount{
+		{"queue_full", u.QueueFull},
+		{"disabled", u.Disabled},
+		{"drain_timeout", u.DrainTimeout},
+		{"reload_overflow", u.ReloadOverflow},
+		{"failed", u.Failed},
+	}
 }

@@ -324,3 +324,37 @@ func jsonText(t *testing.T, v any) string {
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer = ctest.LogBuffer
+
+// TestMetricsDroppedByCause: the events a plugin did not get are exposed by cause, in
+// /metrics and in the plugin's JSON, and with the delivered ones they add up (issue 18.11).
+func TestMetricsDroppedByCause(t *testing.T) {
+	e := newEnv(t, func(c *admin.Config) { c.Store = nil })
+	e.config(e.dir, "flaky", "fail_every: 1, error_policy: 'disable', max_consecutive_errors: 2, events: 8")
+	e.mustStatus(e.do("POST", "/plugins", `{"config_file": "flaky.json5"}`, e.bearer()), 201, "load")
+	for i := range 10 {
+		e.store.NotifyBlock([]byte("b"), uint32(i))
+	}
+	mfs := scrape(t, e)
+	for cause, want := range map[string]float64{"disabled": 8, "queue_full": 0, "drain_timeout": 0, "reload_overflow": 0, "failed": 0} {
+		if got := value(t, mfs, "slipstream_plugin_undelivered_total", map[string]string{"plugin": "flaky", "cause": cause}); got != want {
+			t.Errorf("undelivered{cause=%q} = %v, want %v", cause, got, want)
+		}
+	}
+	if got := gauge(t, mfs, "slipstream_plugin_dropped_total", "flaky"); got != 8 {
+		t.Errorf("dropped %v, want 8", got)
+	}
+	if got := value(t, mfs, "slipstream_plugin_events_total", map[string]string{"plugin": "flaky", "kind": "Block"}); got != 2 {
+		t.Errorf("events %v, want 2 (delivered before disable tripped)", got)
+	}
+	if got := gauge(t, mfs, "slipstream_plugin_reloads_total", "flaky"); got != 0 {
+		t.Errorf("reloads %v", got)
+	}
+	p := e.plugin(e.mustStatus(e.do("GET", "/plugins/flaky", "", ""), 200, "get"))
+	if p.Counters.Dropped != 8 || p.Counters.Undelivered["disabled"] != 8 || len(p.Counters.Undelivered) != 5 {
+		t.Errorf("JSON counters %+v", p.Counters)
+	}
+	e.mustStatus(e.do("PUT", "/plugins/flaky", `{}`, e.bearer()), 200, "reload")
+	if got := gauge(t, scrape(t, e), "slipstream_plugin_reloads_total", "flaky"); got != 1 {
+		t.Errorf("reloads after one reload %v", got)
+	}
+}

@@ -676,3 +676,26 @@ func TestReplayCancelledInProcess(t *testing.T) {
 		t.Fatalf("not unloaded: %q", lines)
 	}
 }
+
+// TestReplaySummaryUndelivered: the summary's dropped column is the total of the events a
+// plugin did not get, and --json has them by cause (issue 18.11).
+func TestReplaySummaryUndelivered(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := recorderConfig(t, dir, "rec.json5", "rec.out", `events: 8, fail_every: 1, error_policy: 'disable', max_consecutive_errors: 3`)
+	r := run(t, dir, "replay", "--plugin", cfg, "--synthetic", "--blocks", "20", "--json", "--log-level", "disabled")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var sum cli.Summary
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, r.stdout)
+	}
+	p := sum.Plugins[0]
+	if p.Events != 3 || p.Dropped != uint64(sum.Committed)-3 || p.Undelivered.Disabled != p.Dropped || p.Undelivered.QueueFull != 0 {
+		t.Errorf("plugin summary %+v for %d committed blocks: want 3 events, the rest dropped as disabled", p, sum.Committed)
+	}
+	if !strings.Contains(r.stdout, `"undelivered": {`) || !strings.Contains(r.stdout, fmt.Sprintf(`"disabled": %d`, p.Dropped)) {
+		t.Errorf("--json lacks the causes: %s", r.stdout)
+	}
+}

@@ -36,12 +36,24 @@ type PluginSummary struct {
 	State         string   `json:"state"`
 	Events        uint64   `json:"events"`
 	Errors        uint64   `json:"errors"`
-	Dropped       uint64   `json:"dropped"`
+	Dropped       uint64   `json:"dropped"`     // subscribed events not delivered (the sum of Undelivered)
+	Undelivered   Causes   `json:"undelivered"` // Dropped by cause
+	Reloads       uint64   `json:"reloads"`
+	Suppressed    uint64   `json:"warnings_suppressed"` // callback-failure warnings the rate limiter did not log
 	Calls         uint64   `json:"calls"`
 	P50Nanos      int64    `json:"p50_ns"` // callback latency, median (per call; a batch is one call)
 	P99Nanos      int64    `json:"p99_ns"`
 	EventsPerS    float64  `json:"events_per_sec"` // Events over the replay's wall time
 	LastError     string   `json:"last_error,omitempty"`
+}
+
+// Causes is the JSON form of host.Undelivered: a plugin's undelivered events by cause.
+type Causes struct {
+	QueueFull      uint64 `json:"queue_full"`      // async queue full with on_full "drop"
+	Disabled       uint64 `json:"disabled"`        // error_policy disable tripped
+	DrainTimeout   uint64 `json:"drain_timeout"`   // left in the async queue at unload
+	ReloadOverflow uint64 `json:"reload_overflow"` // reload buffer full with on_full "drop"
+	Failed         uint64 `json:"failed"`          // after error_policy halt failed an async plugin
 }
 
 func newSummary(r *replayer, infos []host.PluginInfo, wall time.Duration) *Summary {
@@ -56,6 +68,9 @@ func newSummary(r *replayer, infos []host.PluginInfo, wall time.Duration) *Summa
 			Name: p.Name, Library: p.Path, ABIVersion: abi.VersionString(p.ABIVersion),
 			Subscriptions: kindNames(p.Subscriptions), State: string(p.State),
 			Events: c.Events, Errors: c.Errors, Dropped: c.Dropped, Calls: c.Calls,
+			Undelivered: Causes{QueueFull: c.Undelivered.QueueFull, Disabled: c.Undelivered.Disabled,
+				DrainTimeout: c.Undelivered.DrainTimeout, ReloadOverflow: c.Undelivered.ReloadOverflow, Failed: c.Undelivered.Failed},
+			Reloads: c.Reloads, Suppressed: c.Suppressed,
 			P50Nanos: int64(c.Latency.Quantile(0.5)), P99Nanos: int64(c.Latency.Quantile(0.99)),
 			LastError: c.LastError,
 		}
