@@ -240,7 +240,6 @@ func (p *blockingLoad) OnLoad(f string, r bool) error {
 	return p.seqPlugin.OnLoad(f, r)
 }
 
-
 // TestUndeliveredByCause: every subscribed event is either delivered (Events) or counted
 // by cause; a disable tripping mid-batch counts the rest of the batch (issue 18.11).
 func TestUndeliveredByCause(t *testing.T) {
