@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ebitengine/purego"
+	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
@@ -30,7 +31,7 @@ func noopManager(b *testing.B, batch bool) *host.Manager {
 	dir := b.TempDir()
 	lib := copyLib(b, pluginLib(b, name, defines...), dir, "libnoop.so")
 	cfg := writeConfig(b, dir, "noop.json5", fmt.Sprintf("{libpath: %q}", filepath.Base(lib)))
-	m := host.NewManager()
+	m := host.NewManager(host.WithLogger(zerolog.Nop())) // quiet: the output is parsed
 	if _, err := m.LoadPlugin(cfg); err != nil {
 		b.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func BenchmarkFanOut(b *testing.B) {
 			b.Run(fmt.Sprintf("plugins=%d/size=%s", plugins, byteSize(size)), func(b *testing.B) {
 				dir := b.TempDir()
 				lib := pluginLib(b, "noop_batch", "-DNOOP_BATCH")
-				m := host.NewManager()
+				m := host.NewManager(host.WithLogger(zerolog.Nop())) // quiet: the output is parsed
 				b.Cleanup(m.Unload)
 				for i := 0; i < plugins; i++ {
 					name := fmt.Sprintf("libnoop%d.so", i)

@@ -489,3 +489,29 @@ func TestSubscriptionAfterUnload(t *testing.T) {
 		t.Errorf("a broadcast after unload reached the plugin: %v", got)
 	}
 }
+
+// TestUnloadErrorC: an error-level line a C plugin logs during on_unload is its unload
+// error: UnloadPlugin returns it and Shutdown's description keeps it.
+func TestUnloadErrorC(t *testing.T) {
+	for _, how := range []string{"UnloadPlugin", "Shutdown"} {
+		t.Run(how, func(t *testing.T) {
+			cfg, _ := recorderSetup(t, "recorder", "unload_error: 'cannot flush the database'")
+			m := host.NewManager(host.WithLogger(zerolog.Nop()))
+			if _, err := m.LoadPlugin(cfg); err != nil {
+				t.Fatal(err)
+			}
+			if how == "UnloadPlugin" {
+				err := m.UnloadPlugin("recorder")
+				if !errors.Is(err, host.ErrOnUnload) || !strings.Contains(err.Error(), "cannot flush the database") {
+					t.Errorf("UnloadPlugin = %v", err)
+				}
+				m.Unload()
+				return
+			}
+			infos := m.Shutdown()
+			if !strings.Contains(infos[0].UnloadError, "cannot flush the database") {
+				t.Errorf("UnloadError = %q", infos[0].UnloadError)
+			}
+		})
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rs/zerolog"
+	zlog "github.com/rs/zerolog/log"
 	"go.uber.org/goleak"
 )
 
@@ -103,6 +105,10 @@ func build(t testing.TB, out, src string, flags []string) string {
 // removes what was compiled, and fails the run if a goroutine outlived the tests (every
 // manager must have been unloaded, every server shut down).
 func Main(m *testing.M) {
+	// A manager without WithLogger logs to zerolog's global logger (stderr): keep its
+	// info lines (plugin loaded/unloaded) out of test and benchmark output, whose
+	// benchmark lines scripts/bench.sh parses; warnings and errors still show.
+	zlog.Logger = zlog.Logger.Level(zerolog.WarnLevel)
 	code := m.Run()
 	Cleanup()
 	if code == 0 {

@@ -17,6 +17,7 @@
  * Config keys (read with config_get): out (file), events (mask as a number, default all),
  * fail_load (message: on_load fails with it), fail_every (N: every Nth event fails),
  * sleep_us (per event), log_thread (true: log from a thread of its own during on_load),
+ * unload_error (message: on_unload logs it at error level through host->log),
  * panic_word (unused in C; kept for symmetry with the Rust test plugin).
  *
  * Lines written: "create", "name", "load reload=R file=F json=J", "subscribed M",
@@ -45,6 +46,7 @@ typedef struct recorder {
     uint64_t fail_every;
     uint64_t seen;
     long sleep_us;
+    char unload_error[256];
 } recorder;
 
 /* Where the destructor reports "fini": set in on_load, lives in the library. */
@@ -111,6 +113,7 @@ static int32_t rec_on_load(slipstream_plugin *self, const slipstream_load_args *
     if (config(r, "events", buf, sizeof buf) >= 0) r->mask = strtoull(buf, NULL, 0);
     if (config(r, "fail_every", buf, sizeof buf) >= 0) r->fail_every = strtoull(buf, NULL, 0);
     if (config(r, "sleep_us", buf, sizeof buf) >= 0) r->sleep_us = strtol(buf, NULL, 0);
+    if (config(r, "unload_error", r->unload_error, sizeof r->unload_error) < 0) r->unload_error[0] = '\0';
     /* config_get with a short buffer truncates and still reports the full length. */
     char small[4];
     int64_t full = config(r, "out", small, sizeof small);
@@ -125,7 +128,11 @@ static int32_t rec_on_load(slipstream_plugin *self, const slipstream_load_args *
     return SLIPSTREAM_OK;
 }
 
-static void rec_on_unload(slipstream_plugin *self) { record((recorder *)self, "unload"); }
+static void rec_on_unload(slipstream_plugin *self) {
+    recorder *r = (recorder *)self;
+    record(r, "unload");
+    if (r->unload_error[0] != '\0') r->host->log(r->host->ctx, SLIPSTREAM_LOG_ERROR, r->unload_error);
+}
 
 static uint64_t rec_subscribed(const slipstream_plugin *self) {
     recorder *r = (recorder *)self;
