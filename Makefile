@@ -41,6 +41,7 @@ plugins: deps plugins-c plugins-rust
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result"; exit 1; }
 
 test-go:
 	$(GO) test -race -shuffle=on $(GOTEST_FLAGS) ./...
