@@ -241,8 +241,11 @@ typedef struct slipstream_plugin slipstream_plugin;
  */
 typedef struct slipstream_plugin_vtable {
     uint32_t struct_size; /* sizeof(slipstream_plugin_vtable) at the plugin's build */
-    uint16_t abi_major;   /* SLIPSTREAM_ABI_MAJOR */
-    uint16_t abi_minor;   /* SLIPSTREAM_ABI_MINOR */
+    /* The version the vtable was written against, for debuggers and tools. Informative only:
+       the host does not read them; it decides on slipstream_abi_version() (compatibility) and
+       struct_size (which fields exist). Set them with the constants. */
+    uint16_t abi_major; /* SLIPSTREAM_ABI_MAJOR */
+    uint16_t abi_minor; /* SLIPSTREAM_ABI_MINOR */
 
     /* ---- required ---- */
 
