@@ -16,9 +16,9 @@ import (
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/finalize"
+	"github.com/slipstream-go/slipstream/historydb"
 	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/ctest"
-	"github.com/slipstream-go/slipstream/internal/historydb"
 	"github.com/slipstream-go/slipstream/internal/testpg"
 )
 
@@ -352,7 +352,7 @@ func (b backend) table(name string) string {
 // replacements, mapping and program removals, rewound transactions, aborted blocks, dry
 // runs, staking rewards with stakers leaving and joining) driven through finalize.Store
 // into the history plugin, for SQLite and for a private PostgreSQL 15 server. After
-// Unload, internal/historydb must answer, for every sampled (program, mapping, key,
+// Unload, historydb must answer, for every sampled (program, mapping, key,
 // height) tuple (present and absent keys; every key at a few heights), exactly what the
 // store held at the end of that block; every staking reward and block row must be the
 // expected one, and every table must hold exactly one row per event delivered. Then the
