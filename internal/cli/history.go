@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipstream-go/slipstream/historydb"
 	"github.com/slipstream-go/slipstream/internal/chain"
-	"github.com/slipstream-go/slipstream/internal/historydb"
 )
 
 const historyUsage = `Usage: slipstream history (--sqlite FILE | --postgres DSN [--schema S]) --program HEX --mapping HEX --key HEX --height H

@@ -270,8 +270,10 @@ func (r *replayer) block(b *chain.Block) error {
 		r.store.NotifyStakingRewards(r.cur, r.next, b.Height)
 		// Inside the batch, so that the Block event is held with the block's other events,
 		// dropped with them if the block aborts, and a halt-policy failure of its delivery
-		// is returned by Finalize.
-		r.store.NotifyBlock(b.Bytes, b.Height)
+		// is returned by Finalize (NotifyBlock itself returns nil inside a batch).
+		if err := r.store.NotifyBlock(b.Bytes, b.Height); err != nil {
+			return err
+		}
 		if b.Aborted {
 			return errAborted
 		}

@@ -484,6 +484,48 @@ static void test_no_block_events(void) {
     sqlite3_close(db);
 }
 
+/* replace_mapping as the host sends it (snarkVM's rule): one keyed removal per old key that
+   the new entries drop, in the old mapping's order, then one update per entry; a kept key gets
+   only its update. Block 1 writes k1..k3; block 2 replaces the mapping with {k2, k5}; block 3
+   writes k9, then replaces with {k2} (drops k5 and k9: a key written earlier in the same
+   block is removed by seq order). No keyless removal: the mapping itself stays. */
+static void test_replace_mapping(void) {
+    current_test = "replace_mapping";
+    instance in;
+    CHECK(load(&in, "sqlite", "replace.db", NULL) == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    slipstream_event ev[] = {
+        update(1, "k1", "v1"), update(1, "k2", "v2"), update(1, "k3", "v3"), block(1, "b1"),
+        remove_key(2, "k1"), remove_key(2, "k3"), update(2, "k2", "n2"), update(2, "k5", "n5"), block(2, "b2"),
+        update(3, "k9", "x"), remove_key(3, "k5"), remove_key(3, "k9"), update(3, "k2", "m2"), block(3, "b3"),
+    };
+    size_t n = sizeof ev / sizeof ev[0];
+    CHECK(send_batch(&in, ev, 4) == SLIPSTREAM_OK);
+    for (size_t i = 4; i < n; i++) CHECK(send(&in, &ev[i]) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(in.fh.errors_logged == 0);
+    sqlite3 *db = open_db("replace.db");
+    CHECK(db != NULL);
+    if (db == NULL) return;
+    char v[64];
+    CHECK(value_at(db, "k1", 1, v, sizeof v) == 1 && strcmp(v, "v1") == 0);
+    CHECK(value_at(db, "k1", 2, v, sizeof v) == 0); /* dropped by the replacement */
+    CHECK(value_at(db, "k3", 2, v, sizeof v) == 0);
+    CHECK(value_at(db, "k3", 1000, v, sizeof v) == 0);
+    CHECK(value_at(db, "k2", 1, v, sizeof v) == 1 && strcmp(v, "v2") == 0);
+    CHECK(value_at(db, "k2", 2, v, sizeof v) == 1 && strcmp(v, "n2") == 0); /* kept: its new value */
+    CHECK(value_at(db, "k5", 1, v, sizeof v) == 0);
+    CHECK(value_at(db, "k5", 2, v, sizeof v) == 1 && strcmp(v, "n5") == 0);
+    CHECK(value_at(db, "k5", 3, v, sizeof v) == 0);
+    CHECK(value_at(db, "k9", 3, v, sizeof v) == 0); /* written, then dropped, in block 3 */
+    CHECK(value_at(db, "k2", 3, v, sizeof v) == 1 && strcmp(v, "m2") == 0);
+    CHECK(scalar(db, "SELECT count(*) FROM mapping_removals") == 0);
+    CHECK(scalar(db, "SELECT count(*) FROM mapping_history WHERE value IS NULL") == 4);
+    CHECK(scalar(db, "SELECT count(*) FROM mapping_history") == 11);
+    CHECK(scalar(db, "SELECT count(*) FROM blocks") == 3);
+    sqlite3_close(db);
+}
+
 static void expect_load_error(const char *what, const char *needle, instance *in, int32_t rc) {
     current_test = what;
     CHECK(rc != SLIPSTREAM_OK);
@@ -560,6 +602,7 @@ int main(int argc, char **argv) {
     test_partial_then_replay();
     test_batch_blocks();
     test_no_block_events();
+    test_replace_mapping();
     test_load_errors();
     test_default_path();
     dlclose(lib);
