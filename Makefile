@@ -36,7 +36,7 @@ deps:
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/slipstream
 
-plugins: deps plugins-c plugins-rust
+plugins: deps plugins-c plugins-cpp plugins-rust
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -55,7 +55,8 @@ cross:
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) build ./...
 
-# The header compiles cleanly as C11 and C++17, with every warning an error.
+# The header compiles cleanly as C11 and C++17, with every warning an error, and its helpers
+# work (testdata/header/use.c); the README's C example builds as C11 and its C++ one as C++17.
 CC  ?= cc
 CXX ?= c++
 test-header:
@@ -64,7 +65,12 @@ test-header:
 	  $(CC) -std=c11 -Wall -Wextra -Werror -pedantic $$h -Iinclude testdata/header/use.c -o $(BUILD)/header/use-c && $(BUILD)/header/use-c && \
 	  $(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic $$h -Iinclude -x c++ testdata/header/use.c -o $(BUILD)/header/use-cpp && $(BUILD)/header/use-cpp || exit 1; \
 	done
-	@echo "include/slipstream.h: clean as C11 and C++17"
+	awk '/^```c$$/{f=1;next} /^```$$/{f=0} f' README.md > $(BUILD)/header/readme.c
+	awk '/^```cpp$$/{f=1;next} /^```$$/{f=0} f' README.md > $(BUILD)/header/readme.cpp
+	test -s $(BUILD)/header/readme.c && test -s $(BUILD)/header/readme.cpp
+	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -shared -fPIC -Iinclude $(BUILD)/header/readme.c -o $(BUILD)/header/libreadme-c.so
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -shared -fPIC -Iinclude $(BUILD)/header/readme.cpp -o $(BUILD)/header/libreadme-cpp.so
+	@echo "include/slipstream.h: clean as C11 and C++17; the README's C and C++ plugins build"
 
 test: deps vet cross test-header test-go test-go-nocgo test-c test-rust
 

@@ -382,6 +382,70 @@ static inline int32_t slipstream_error_copy(slipstream_error *err, const char *m
     return SLIPSTREAM_ERROR;
 }
 
+/*
+ * Reads the config value `key` as a file path and resolves it the way the host resolves
+ * `libpath`: a relative path is taken relative to the directory of args->config_file, an
+ * absolute one (starting with '/'; on Windows also '\\' or a drive letter) and an empty value
+ * are copied as they are. Like config_get, it writes the NUL-terminated result into buf
+ * (truncated when the result is >= cap) and returns the result's length without the NUL, or
+ * -1 when the key is absent (or args, key or the host's config_get is missing); buf may be
+ * NULL when cap is 0, to ask for the length. Call it only from within on_load:
+ *
+ *     int64_t n = slipstream_config_path(args, "db", NULL, 0);
+ *     char *db = n < 0 ? NULL : malloc((size_t)n + 1);
+ *     if (db != NULL) slipstream_config_path(args, "db", db, (uint64_t)n + 1);
+ *
+ * Needs no other header.
+ */
+static inline int64_t slipstream_config_path(const slipstream_load_args *args, const char *key, char *buf,
+                                             uint64_t cap) {
+    const slipstream_host *host;
+    const char *file;
+    char head[3];
+    int64_t n, m;
+    uint64_t dir = 0, i;
+    int absolute;
+    if (args == NULL || key == NULL ||
+        args->struct_size < offsetof(slipstream_load_args, host) + sizeof(args->host) || args->host == NULL) {
+        return -1;
+    }
+    host = args->host;
+    if (host->struct_size < offsetof(slipstream_host, config_get) + sizeof(host->config_get) ||
+        host->config_get == NULL) {
+        return -1;
+    }
+    /* The first two bytes tell whether the value is absolute. */
+    head[0] = head[1] = '\0';
+    n = host->config_get(host->ctx, key, head, sizeof head);
+    if (n < 0) return -1;
+    absolute = head[0] == '/';
+#ifdef _WIN32
+    absolute = absolute || head[0] == '\\' || (head[0] != '\0' && head[1] == ':');
+#endif
+    file = args->config_file;
+    if (n > 0 && !absolute && file != NULL) {
+        for (i = 0; file[i] != '\0'; i++) {
+#ifdef _WIN32
+            if (file[i] == '\\') dir = i + 1;
+#endif
+            if (file[i] == '/') dir = i + 1; /* keep the separator */
+        }
+    }
+    if (dir == 0) return host->config_get(host->ctx, key, buf, cap);
+    if (buf == NULL || cap == 0) return (int64_t)dir + n;
+    for (i = 0; i < dir && i + 1 < cap; i++) buf[i] = file[i];
+    if (dir + 1 >= cap) { /* room for (part of) the directory only */
+        buf[i] = '\0';
+        return (int64_t)dir + n;
+    }
+    m = host->config_get(host->ctx, key, buf + dir, cap - dir);
+    if (m < 0) {
+        buf[0] = '\0';
+        return -1;
+    }
+    return (int64_t)dir + m;
+}
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

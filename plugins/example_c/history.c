@@ -88,6 +88,26 @@ static int32_t config_string(const slipstream_host *host, const char *key, char 
     return SLIPSTREAM_OK;
 }
 
+/* Reads config key `key` as a path (relative to the config file's directory, as libpath is)
+   into a new string, as config_string does. */
+static int32_t config_path_string(const slipstream_load_args *args, const char *key, char **out,
+                                  slipstream_error *err) {
+    int64_t n = slipstream_config_path(args, key, NULL, 0);
+    *out = NULL;
+    while (n >= 0) {
+        char *buf = malloc((size_t)n + 1);
+        if (buf == NULL) return slipstream_error_set(err, "history: out of memory reading config key %s", key);
+        int64_t m = slipstream_config_path(args, key, buf, (uint64_t)n + 1);
+        if (m >= 0 && m <= n) {
+            *out = buf;
+            return SLIPSTREAM_OK;
+        }
+        free(buf);
+        n = m;
+    }
+    return SLIPSTREAM_OK;
+}
+
 /* strdup is POSIX, not C11. */
 static char *dup_string(const char *s) {
     size_t n = strlen(s) + 1;
@@ -155,7 +175,7 @@ static int32_t read_config(const slipstream_load_args *args, history_config *c, 
     const slipstream_host *host = args->host;
     char *batch = NULL;
     c->batch_blocks = 1;
-    if (config_string(host, "sqlite", &c->sqlite, err) || config_string(host, "postgres", &c->postgres, err) ||
+    if (config_path_string(args, "sqlite", &c->sqlite, err) || config_string(host, "postgres", &c->postgres, err) ||
         config_string(host, "schema", &c->schema, err) || config_string(host, "batch_blocks", &batch, err)) {
         free(batch);
         return SLIPSTREAM_ERROR;
@@ -172,8 +192,9 @@ static int32_t read_config(const slipstream_load_args *args, history_config *c, 
     if (c->postgres == NULL && c->sqlite == NULL) {
         c->sqlite = dup_string(DEFAULT_SQLITE_FILE);
         if (c->sqlite == NULL) return slipstream_error_set(err, "history: out of memory");
+        return resolve_path(args->config_file, &c->sqlite, err); /* the default is relative too */
     }
-    if (c->sqlite != NULL) return resolve_path(args->config_file, &c->sqlite, err);
+    if (c->sqlite != NULL) return SLIPSTREAM_OK; /* already resolved by config_path_string */
     if (c->schema == NULL || c->schema[0] == '\0') {
         free(c->schema);
         c->schema = dup_string(DEFAULT_SCHEMA);

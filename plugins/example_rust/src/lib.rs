@@ -22,11 +22,12 @@
 mod json;
 
 use slipstream_plugin::{
-    bail, declare_plugin, host, BroadcastEvent, BroadcastEventKind, Context, Result, SlipstreamPlugin,
+    bail, declare_plugin, ensure, error, host, info, warn, BroadcastEvent, BroadcastEventKind, Context, Result,
+    SlipstreamPlugin,
 };
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// The plugin: the file it writes and the kinds it wants.
@@ -49,17 +50,18 @@ impl SlipstreamPlugin for EventLog {
         "ndjson-event-log"
     }
 
-    fn on_load(&mut self, config_file: &str, _is_reload: bool) -> Result<()> {
-        let Some(path) = host::config("path") else {
+    fn on_load(&mut self, _config_file: &str, _is_reload: bool) -> Result<()> {
+        // Relative to the config file's directory, as the host resolves `libpath`.
+        let Some(path) = host::config_path("path") else {
             bail!("config key `path` (the NDJSON output file) is required");
         };
-        let path = resolve(config_file, &path);
+        ensure!(!path.as_os_str().is_empty(), "config key `path` is empty");
         self.kinds = match host::config("events") {
             Some(text) => parse_kinds(&text)?,
             None => BroadcastEventKind::ALL.to_vec(),
         };
         if self.kinds.is_empty() {
-            host::warn("`events` is empty: this plugin will receive nothing");
+            warn!("`events` is empty: this plugin will receive nothing");
         }
         let file = OpenOptions::new()
             .create(true)
@@ -67,7 +69,7 @@ impl SlipstreamPlugin for EventLog {
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         let names: Vec<&str> = self.kinds.iter().map(|k| k.as_str()).collect();
-        host::info(&format!("logging {} to {}", names.join(", "), path.display()));
+        info!("logging {} to {}", names.join(", "), path.display());
         *self.out.get_mut().unwrap_or_else(|e| e.into_inner()) =
             Some(Output { path, writer: BufWriter::with_capacity(64 * 1024, file), line: String::with_capacity(512) });
         Ok(())
@@ -76,7 +78,7 @@ impl SlipstreamPlugin for EventLog {
     fn on_unload(&mut self) {
         if let Some(mut out) = self.out.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
             if let Err(e) = out.writer.flush() {
-                host::error(&format!("cannot flush {}: {e}", out.path.display()));
+                error!("cannot flush {}: {e}", out.path.display());
             }
         }
     }
@@ -99,15 +101,6 @@ impl SlipstreamPlugin for EventLog {
 }
 
 declare_plugin!(EventLog::default());
-
-/// `path` relative to the directory of the config file (unless absolute).
-fn resolve(config_file: &str, path: &str) -> PathBuf {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        return p.to_path_buf();
-    }
-    Path::new(config_file).parent().unwrap_or(Path::new(".")).join(p)
-}
 
 /// The `events` config value: a JSON list of kind names, or one bare name (the host passes
 /// strings unquoted).
@@ -321,9 +314,20 @@ mod tests {
     }
 
     #[test]
-    fn paths_resolve_from_the_config_directory() {
-        assert_eq!(resolve("/etc/slip/a.json5", "e.ndjson"), PathBuf::from("/etc/slip/e.ndjson"));
-        assert_eq!(resolve("/etc/slip/a.json5", "/var/e.ndjson"), PathBuf::from("/var/e.ndjson"));
-        assert_eq!(resolve("a.json5", "e.ndjson"), PathBuf::from("e.ndjson"));
+    fn path_is_relative_to_the_config_directory_unless_absolute() {
+        let dir = TempDir::new("paths");
+        let abs = dir.0.join("abs.ndjson");
+        for (value, file) in [("rel.ndjson", dir.0.join("rel.ndjson")), (abs.to_str().unwrap(), abs.clone())] {
+            let host = FakeHost::new();
+            host.set_config("path", value);
+            let mut p = load(&host, &dir);
+            p.broadcast(&events()[4]).unwrap();
+            p.unload();
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{}\n", EXPECTED.lines().nth(4).unwrap()));
+        }
+        let host = FakeHost::new();
+        host.set_config("path", "");
+        let mut p = TestPlugin::from_create_fn(_create_plugin, &host).unwrap();
+        assert_eq!(p.load(dir.0.join("c.json5").to_str().unwrap(), false).unwrap_err(), "config key `path` is empty");
     }
 }

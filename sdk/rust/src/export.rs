@@ -18,7 +18,7 @@
 use crate::event::BroadcastEvent;
 use crate::ffi;
 use crate::host::{self, CallScope, Host, Level};
-use crate::plugin::{error_chain, SlipstreamPlugin};
+use crate::plugin::{error_chain, SlipstreamPlugin, NO_MESSAGE};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
@@ -409,6 +409,9 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
     } else {
         "(non-string panic payload)".to_string()
     };
+    if msg.is_empty() {
+        msg.push_str(NO_MESSAGE);
+    }
     let take_location = || PANIC_LOCATION.try_with(|l| l.try_borrow_mut().ok()?.take()).ok().flatten();
     let loc = take_location();
     let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
@@ -422,12 +425,14 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
     msg
 }
 
-/// Writes `msg` into the host's error buffer and returns `SLIPSTREAM_ERROR`.
+/// Writes `msg` into the host's error buffer (an empty one as [`NO_MESSAGE`]) and returns
+/// `SLIPSTREAM_ERROR`.
 ///
 /// # Safety
 /// `err` must be NULL or valid as the ABI says.
 unsafe fn fail(err: *mut ffi::SlipstreamError, msg: &str) -> i32 {
-    write_error(err, msg);
+    let msg = msg.split('\0').next().unwrap_or("");
+    write_error(err, if msg.is_empty() { NO_MESSAGE } else { msg });
     ffi::SLIPSTREAM_ERROR
 }
 

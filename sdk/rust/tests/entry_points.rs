@@ -4,14 +4,17 @@
 
 use slipstream_plugin::testing::{FakeHost, TestPlugin};
 use slipstream_plugin::{
-    bail, declare_plugin, ffi, host, host::Level, BroadcastEvent, BroadcastEventKind, Context, Result, SlipstreamPlugin,
+    bail, declare_plugin, ffi, host, host::Level, BroadcastEvent, BroadcastEventKind, Context, MessageError, Result,
+    SlipstreamPlugin,
 };
 use std::sync::{Arc, Mutex};
 
 /// A plugin whose behaviour the config chooses:
 /// - `events`: comma-separated kind names (default: all);
 /// - `panic_in`: `on_load` | `on_broadcast` | `on_unload` | `subscribed_events` | `drop`;
-/// - `fail_in`: `on_load` | `on_broadcast` (return an error instead);
+/// - `fail_in`: `on_load` | `on_broadcast` (return an error instead) | `on_broadcast_empty`
+///   (return an error whose message is empty);
+/// - `db`: read with `host::config_path` in `on_load` and recorded in `load_info`;
 /// - `message`: the panic/error message (default "boom");
 /// - `only_height`: panic/fail only for events of this height.
 #[derive(Debug, Default)]
@@ -55,7 +58,10 @@ impl SlipstreamPlugin for Recorder {
         self.fail_in = host::config("fail_in").unwrap_or_default();
         self.message = host::config("message").unwrap_or_else(|| "boom".into());
         self.only_height = host::config("only_height").map(|h| h.parse()).transpose()?;
-        host::log(Level::Info, &format!("loaded {config_file}"));
+        if let Some(db) = host::config_path("db") {
+            self.load_info.lock().unwrap().push(format!("db={}", db.display()));
+        }
+        slipstream_plugin::info!("loaded {config_file}");
         if self.panic_in == "on_load" {
             panic!("{}", self.message);
         }
@@ -88,6 +94,9 @@ impl SlipstreamPlugin for Recorder {
         }
         if self.fail_in == "on_broadcast" && self.hits(h) {
             bail!("{} at height {h}", self.message);
+        }
+        if self.fail_in == "on_broadcast_empty" && self.hits(h) {
+            return Err(MessageError(String::new()).into());
         }
         Ok(())
     }
@@ -248,6 +257,98 @@ fn errors_carry_their_chain() {
     let mut p = TestPlugin::new(Recorder::default(), &host);
     p.load("/c.json", false).unwrap();
     assert_eq!(p.broadcast(&events()[3]).unwrap_err(), "boom at height 11");
+}
+
+#[test]
+fn empty_messages_read_no_message() {
+    // An error with an empty message, singly and in a batch.
+    let host = FakeHost::new();
+    host.set_config("fail_in", "on_broadcast_empty");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    p.load("/c.json", false).unwrap();
+    assert_eq!(p.broadcast(&events()[3]).unwrap_err(), "(no message)");
+    assert_eq!(p.broadcast_batch(&events()).unwrap_err(), "(no message) (and 4 more failed events in this batch of 5)");
+    // An error chain of empty messages.
+    let host = FakeHost::new();
+    host.set_config("fail_in", "on_load").set_config("message", "");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    assert_eq!(p.load("/c.json", false).unwrap_err(), "cannot open the database");
+    // A panic with an empty message.
+    let host = FakeHost::new();
+    host.set_config("panic_in", "on_load").set_config("message", "");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    let err = p.load("/c.json", false).unwrap_err();
+    assert!(err.starts_with("panic in on_load: (no message) (at "), "{err}");
+}
+
+#[test]
+fn config_path_is_relative_to_the_config_file() {
+    for (value, want) in [
+        ("history.db", "db=/etc/slipstream/history.db"),
+        ("data/h.db", "db=/etc/slipstream/data/h.db"),
+        ("/var/lib/h.db", "db=/var/lib/h.db"),
+        ("", "db="),
+    ] {
+        let info = Arc::new(Mutex::new(Vec::new()));
+        let host = FakeHost::new();
+        host.set_config("db", value);
+        let mut r = Recorder::default();
+        r.load_info = info.clone();
+        let mut p = TestPlugin::new(r, &host);
+        p.load("/etc/slipstream/recorder.json5", false).unwrap();
+        assert_eq!(info.lock().unwrap()[1], want, "{value:?}");
+    }
+    // Absent key: None.
+    let info = Arc::new(Mutex::new(Vec::new()));
+    let host = FakeHost::new();
+    let mut r = Recorder::default();
+    r.load_info = info.clone();
+    let mut p = TestPlugin::new(r, &host);
+    p.load("/etc/slipstream/recorder.json5", false).unwrap();
+    assert_eq!(info.lock().unwrap().len(), 1);
+    // Outside on_load: None.
+    assert_eq!(host::config_path("db"), None);
+}
+
+#[test]
+fn logging_macros_format_and_reach_the_host() {
+    #[derive(Debug)]
+    struct Chatty;
+    impl SlipstreamPlugin for Chatty {
+        fn name(&self) -> &str {
+            "chatty"
+        }
+        fn on_load(&mut self, config_file: &str, _: bool) -> Result<()> {
+            let n = 3;
+            slipstream_plugin::trace!("t {n}");
+            slipstream_plugin::debug!("d {}", n + 1);
+            slipstream_plugin::info!("i {config_file}");
+            slipstream_plugin::warn!("w {n:>3}");
+            slipstream_plugin::error!("e {:?}", "x");
+            slipstream_plugin::log!(Level::Info, "l {n}");
+            let h = host::current().expect("a host during on_load");
+            slipstream_plugin::warn!(host: h, "via handle {n}");
+            slipstream_plugin::log!(host: h, Level::Debug, "log via handle");
+            Ok(())
+        }
+    }
+    let host = FakeHost::new();
+    let mut p = TestPlugin::new(Chatty, &host);
+    p.load("/c.json", false).unwrap();
+    let want: Vec<(i32, String)> = [
+        (Level::Trace, "t 3"),
+        (Level::Debug, "d 4"),
+        (Level::Info, "i /c.json"),
+        (Level::Warn, "w   3"),
+        (Level::Error, "e \"x\""),
+        (Level::Info, "l 3"),
+        (Level::Warn, "via handle 3"),
+        (Level::Debug, "log via handle"),
+    ]
+    .iter()
+    .map(|(l, m)| (*l as i32, m.to_string()))
+    .collect();
+    assert_eq!(host.logs(), want);
 }
 
 #[test]
