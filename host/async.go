@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // maxRound bounds the events an async worker hands to the plugin in one round.
@@ -122,7 +123,7 @@ func (q *asyncQueue) depth() int {
 // empty.
 func (q *asyncQueue) run(s *slot) {
 	defer close(q.done)
-	a := abi.NewArena()
+	a := cabi.NewArena()
 	defer a.Free()
 	var evs []abi.Event
 	var b batch

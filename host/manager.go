@@ -32,6 +32,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // Manager loads plugins and delivers events to them. The zero value is not usable; create
@@ -82,11 +83,11 @@ func FromConfigFiles(paths []string, opts ...Option) (*Manager, error) {
 
 // pooledArena owns an arena for the pool; when the pool drops it and the collector frees
 // it, a cleanup releases the arena's memory (which is outside the Go heap).
-type pooledArena struct{ a *abi.Arena }
+type pooledArena struct{ a *cabi.Arena }
 
 func newPooledArena() *pooledArena {
-	p := &pooledArena{a: abi.NewArena()}
-	runtime.AddCleanup(p, func(a *abi.Arena) { a.Free() }, p.a)
+	p := &pooledArena{a: cabi.NewArena()}
+	runtime.AddCleanup(p, func(a *cabi.Arena) { a.Free() }, p.a)
 	return p
 }
 

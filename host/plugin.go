@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // Plugin is a Go-native plugin, linked into the node and added with Manager.Register. It
@@ -84,7 +85,7 @@ type batch struct {
 	present abi.EventMask         // kinds present in evs
 	counts  [abi.KindCount]uint32 // events per kind
 	payload int                   // bytes of the events' fields (for the encoder)
-	arena   *abi.Arena            // the encoding of evs; nil if no C plugin needs it
+	arena   *cabi.Arena           // the encoding of evs; nil if no C plugin needs it
 }
 
 // count fills present and counts, and sums the payload bytes for the encoder: one pass
@@ -102,7 +103,7 @@ func (b *batch) count() {
 }
 
 // encode writes the events into a (for the C plugins).
-func (b *batch) encode(a *abi.Arena) {
+func (b *batch) encode(a *cabi.Arena) {
 	b.arena = a
 	a.EncodeSized(b.evs, b.payload)
 }
@@ -145,7 +146,7 @@ func (s *slot) timed() bool {
 	return s.sample <= sampleEvery*16 || s.sample%sampleEvery == 0
 }
 
-func (s *slot) deliverNative(a *abi.Arena, present abi.EventMask) error {
+func (s *slot) deliverNative(a *cabi.Arena, present abi.EventMask) error {
 	ptr, count := a.Addr(), a.Len()
 	if present&^s.mask != 0 {
 		if ptr, count = a.Select(s.mask); count == 0 {
@@ -167,7 +168,7 @@ func (s *slot) deliverNative(a *abi.Arena, present abi.EventMask) error {
 			s.stats.dropped.Add(uint64(count - i))
 			break
 		}
-		rc := s.callNative(n.vt.OnBroadcast, ptr+uintptr(i)*abi.SizeofEvent, a.ErrorArg())
+		rc := s.callNative(n.vt.OnBroadcast, ptr+uintptr(i)*cabi.SizeofEvent, a.ErrorArg())
 		if rc != 0 {
 			if err := s.failed("on_broadcast", rc, a.ErrorMessage(), nil); err != nil && halt == nil {
 				halt = err

@@ -1,4 +1,4 @@
-package abi
+package cabi
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
@@ -119,13 +120,13 @@ func TestLayoutMatchesC(t *testing.T) {
 	fld("slipstream_plugin", "vtable", unsafe.Offsetof(pl.Vtable), unsafe.Sizeof(pl.Vtable))
 
 	for name, val := range map[string]int64{
-		"SLIPSTREAM_ABI_MAJOR": Major, "SLIPSTREAM_ABI_MINOR": Minor, "SLIPSTREAM_ABI_VERSION": int64(Version),
-		"SLIPSTREAM_OK": OK, "SLIPSTREAM_ERROR": Error,
-		"SLIPSTREAM_EVENT_MAPPING_UPDATE": int64(MappingUpdate), "SLIPSTREAM_EVENT_MAPPING_REMOVAL": int64(MappingRemoval),
-		"SLIPSTREAM_EVENT_STAKING_REWARD": int64(StakingReward), "SLIPSTREAM_EVENT_BLOCK": int64(Block),
-		"SLIPSTREAM_EVENT_KIND_COUNT": KindCount, "SLIPSTREAM_MASK_ALL": int64(MaskAll),
-		"SLIPSTREAM_LOG_TRACE": LogTrace, "SLIPSTREAM_LOG_DEBUG": LogDebug, "SLIPSTREAM_LOG_INFO": LogInfo,
-		"SLIPSTREAM_LOG_WARN": LogWarn, "SLIPSTREAM_LOG_ERROR": LogError,
+		"SLIPSTREAM_ABI_MAJOR": abi.Major, "SLIPSTREAM_ABI_MINOR": abi.Minor, "SLIPSTREAM_ABI_VERSION": int64(abi.Version),
+		"SLIPSTREAM_OK": abi.OK, "SLIPSTREAM_ERROR": abi.Error,
+		"SLIPSTREAM_EVENT_MAPPING_UPDATE": int64(abi.MappingUpdate), "SLIPSTREAM_EVENT_MAPPING_REMOVAL": int64(abi.MappingRemoval),
+		"SLIPSTREAM_EVENT_STAKING_REWARD": int64(abi.StakingReward), "SLIPSTREAM_EVENT_BLOCK": int64(abi.Block),
+		"SLIPSTREAM_EVENT_KIND_COUNT": abi.KindCount, "SLIPSTREAM_MASK_ALL": int64(abi.MaskAll),
+		"SLIPSTREAM_LOG_TRACE": abi.LogTrace, "SLIPSTREAM_LOG_DEBUG": abi.LogDebug, "SLIPSTREAM_LOG_INFO": abi.LogInfo,
+		"SLIPSTREAM_LOG_WARN": abi.LogWarn, "SLIPSTREAM_LOG_ERROR": abi.LogError,
 	} {
 		want[name] = val
 	}
