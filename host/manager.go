@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -173,6 +172,12 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Every file is read and checked before the lock: nothing that can block on a file
+	// runs under m.mu.
+	if err := cfg.prepareLib(); err != nil {
+		return "", err
+	}
+	defer cfg.releaseLib()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -187,20 +192,26 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 }
 
 // loadNative runs the load sequence of ABI.md for cfg (under m.mu): checks, dlopen,
-// version, create, name, on_load, subscriptions. It does not publish the slot.
+// version, create, name, on_load, subscriptions. It does not publish the slot. The
+// library's files were checked by cfg.prepareLib before the lock (if not, they are
+// checked here).
 func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 	fail := func(name string, err error) error { return &LoadError{Config: cfg.File, Plugin: name, Err: err} }
 
-	real, err := filepath.EvalSymlinks(cfg.LibPath)
-	if err != nil {
-		return nil, fail(cfg.Name, fmt.Errorf("%w: %s: %v (libpath is resolved relative to the config's directory)", ErrLibraryLoad, cfg.LibPath, err))
+	lib := cfg.lib
+	if lib != nil {
+		cfg.lib = nil // consumed: another load of cfg checks the files again
+	} else {
+		lib = checkLibrary(cfg)
 	}
-	if real, err = filepath.Abs(real); err != nil {
-		return nil, fail(cfg.Name, fmt.Errorf("%w: %v", ErrLibraryLoad, err))
+	defer lib.remove()
+	if lib.err != nil {
+		return nil, lib.err
 	}
+	real := lib.real
 	for _, s := range *m.slots.Load() {
-		if s.native != nil && s.native.libPath == real {
-			return nil, fail(cfg.Name, fmt.Errorf("%w: library %s is already loaded as plugin %q (unload or reload that one)", ErrAlreadyLoaded, real, s.name))
+		if s.native != nil && s.native.file != nil && os.SameFile(s.native.file, lib.info) {
+			return nil, fail(cfg.Name, fmt.Errorf("%w: library %s is already loaded as plugin %q from %s (the same file, however it is reached; unload or reload that one)", ErrAlreadyLoaded, real, s.name, s.native.libPath))
 		}
 	}
 	if cfg.Name != "" {
@@ -208,27 +219,27 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 			return nil, fail(cfg.Name, fmt.Errorf("%w: a plugin named %q is loaded (set another name in the config)", ErrAlreadyLoaded, cfg.Name))
 		}
 	}
-	if err := checkLibraryFile(real); err != nil {
-		return nil, fail(cfg.Name, err)
-	}
-	openPath, release, err := checkFiles(cfg, real)
-	if err != nil {
-		return nil, fail(cfg.Name, err)
-	}
+	openPath, release := lib.openPath, lib.remove
 	n, err := openNative(real, openPath)
 	release()
 	if err != nil {
 		return nil, fail(cfg.Name, err)
 	}
+	n.file = lib.info
 	name := n.ownName
 	if cfg.Name != "" {
 		name = cfg.Name
+	}
+	if err := checkName(name); err != nil {
+		n.close()
+		return nil, fail("", fmt.Errorf("%w: %s: name(): %w", ErrInvalidPlugin, real, err))
 	}
 	if s := m.find(name); s != nil {
 		n.close()
 		return nil, fail(name, fmt.Errorf("%w: a plugin named %q is loaded (set another name with name: \"…\" in the config)", ErrAlreadyLoaded, name))
 	}
 	log := m.log.With().Str("plugin", name).Logger()
+	cfg.warnSuspicious(log)
 	mask, err := n.load(cfg, log, isReload)
 	if err != nil {
 		if cerr := n.close(); cerr != nil {
@@ -254,16 +265,9 @@ func (m *Manager) Register(p Plugin, configPath string) (string, error) {
 	cfg := &Config{ErrorPolicy: PolicyLog, MaxConsecutiveErrors: DefaultMaxConsecutiveErrors,
 		QueueCapacity: DefaultQueueCapacity, DrainTimeout: DefaultDrainTimeout}
 	if configPath != "" {
-		abs, err := filepath.Abs(configPath)
-		if err != nil {
-			return "", &LoadError{Config: configPath, Err: fmt.Errorf("%w: %v", ErrConfigRead, err)}
-		}
-		data, err := os.ReadFile(abs)
-		if err != nil {
-			return "", &LoadError{Config: abs, Err: fmt.Errorf("%w: %v", ErrConfigRead, err)}
-		}
-		if cfg, err = ParseConfig(abs, data); err != nil {
-			return "", &LoadError{Config: abs, Err: err}
+		var err error
+		if cfg, err = readConfig(configPath); err != nil { // before the lock, as LoadPlugin
+			return "", err
 		}
 	}
 	m.mu.Lock()
@@ -285,8 +289,11 @@ func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err err
 		name = cfg.Name
 	}
 	fail := func(err error) error { return &LoadError{Config: cfg.File, Plugin: name, Err: err} }
-	if name == "" {
-		return nil, fail(fmt.Errorf("%w: Name() returned an empty string", ErrInvalidPlugin))
+	if err := checkName(name); err != nil {
+		if name == p.Name() {
+			err = fmt.Errorf("Name(): %w", err)
+		}
+		return nil, &LoadError{Config: cfg.File, Err: fmt.Errorf("%w: %w", ErrInvalidPlugin, err)}
 	}
 	if m.find(name) != nil {
 		return nil, fail(fmt.Errorf("%w: a plugin named %q is loaded", ErrAlreadyLoaded, name))
@@ -300,6 +307,7 @@ func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err err
 		return nil, fail(fmt.Errorf("%w: %w", ErrOnLoad, err))
 	}
 	log := m.log.With().Str("plugin", name).Logger()
+	cfg.warnSuspicious(log)
 	s = &slot{name: name, cfg: cfg, gp: p, mask: p.SubscribedEvents().Known(), log: log, loadedAt: time.Now()}
 	log.Info().Stringer("events", s.mask).Bool("reload", isReload).Msg("Go plugin registered")
 	return s, nil
@@ -376,35 +384,49 @@ func (m *Manager) unloadSlot(s *slot) error {
 // read the old plugin is left untouched; if the new plugin fails to load, the old config is
 // loaded again and the new error returned. Go-native plugins are reloaded with OnLoad(…, true).
 func (m *Manager) ReloadPlugin(name, configPath string) error {
+	// Read and check every file before the lock (nothing that can block on a file runs
+	// under m.mu): the new config and library, and the old library for a restore.
+	pre := m.find(name)
+	if pre == nil {
+		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.ListPlugins())}
+	}
+	if configPath == "" {
+		configPath = pre.cfg.File
+	}
+	var (
+		cfg *Config
+		err error
+	)
+	switch {
+	case pre.native != nil:
+		cfg, err = LoadConfig(configPath)
+	case configPath != "":
+		cfg, err = readConfig(configPath)
+	default:
+		cfg = pre.cfg
+	}
+	if err != nil {
+		return err
+	}
+	restore := pre.cfg
+	if pre.native != nil {
+		if err := cfg.prepareLib(); err != nil {
+			return err // the old plugin is untouched
+		}
+		defer cfg.releaseLib()
+		c := *pre.cfg
+		restore = &c
+		restore.prepareLib() // a failure is kept for loadNative to return
+		defer restore.releaseLib()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.find(name)
 	if s == nil {
 		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.ListPlugins())}
 	}
-	if configPath == "" {
-		configPath = s.cfg.File
-	}
-	var (
-		cfg *Config
-		err error
-	)
-	if s.native != nil {
-		cfg, err = LoadConfig(configPath)
-	} else if configPath != "" {
-		var data []byte
-		if data, err = os.ReadFile(configPath); err == nil {
-			abs, _ := filepath.Abs(configPath)
-			cfg, err = ParseConfig(abs, data)
-		}
-		if err != nil {
-			err = &LoadError{Config: configPath, Plugin: name, Err: fmt.Errorf("%w: %w", ErrConfigRead, err)}
-		}
-	} else {
-		cfg = s.cfg
-	}
-	if err != nil {
-		return err
+	if s != pre { // reloaded meanwhile: restore what is loaded now (checked under the lock)
+		restore = s.cfg
 	}
 	if err := m.unloadSlot(s); err != nil {
 		m.log.Warn().Err(err).Str("plugin", name).Msg("reload: closing the old instance reported an error")
@@ -415,7 +437,7 @@ func (m *Manager) ReloadPlugin(name, configPath string) error {
 		return nil
 	}
 	// Restore the old configuration.
-	old, rerr := m.reloadAs(s, s.cfg)
+	old, rerr := m.reloadAs(s, restore)
 	if rerr != nil {
 		m.log.Error().Err(rerr).Str("plugin", name).Msg("reload failed and the old config could not be loaded again: the plugin is unloaded")
 		return errors.Join(err, fmt.Errorf("restoring the old config: %w", rerr))

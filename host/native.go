@@ -3,6 +3,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"os"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -21,8 +22,9 @@ import (
 // host's structs handed to it (slipstream_host, load args, events, error buffers) live
 // outside the Go heap (internal/cmem, cabi.Arena), so no Go pointer ever reaches C.
 type native struct {
-	lib        uintptr // library handle
-	libPath    string  // resolved real path
+	lib        uintptr     // library handle
+	libPath    string      // resolved real path
+	file       os.FileInfo // the library file's identity (os.SameFile), for "already loaded"
 	abiVersion uint32
 	self       uintptr // slipstream_plugin *
 	vt         cabi.CPluginVtable
@@ -100,7 +102,7 @@ func openNative(path string, openPath string) (_ *native, err error) {
 		return nil, fmt.Errorf("%w: %s: the vtable's name is NULL", ErrInvalidPlugin, path)
 	}
 	if p := call(n.vt.Name, n.self); p != 0 {
-		n.ownName = cmem.GoString(p, 4096)
+		n.ownName = cmem.GoString(p, MaxNameLen+1) // one byte more: a longer name is refused, not cut
 	}
 	if n.ownName == "" {
 		return nil, fmt.Errorf("%w: %s: name() returned NULL or an empty string", ErrInvalidPlugin, path)
