@@ -618,7 +618,7 @@ func (c *Config) Suspicious() []string {
 		lk := strings.ToLower(strings.ReplaceAll(k, "-", "_"))
 		best, bestD := "", 3
 		for h := range hostKeys {
-			if d := editDistance(lk, h, bestD); d < bestD || d == bestD && h < best {
+			if d := editDistance(lk, h, 3); d < bestD || d == bestD && d < 3 && h < best {
 				best, bestD = h, d
 			}
 		}
