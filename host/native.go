@@ -51,13 +51,18 @@ func callSelf(fn, self uintptr, args []uintptr) uintptr {
 	return r
 }
 
-// openNative opens the library at path (already resolved and checked) and creates the
-// plugin instance, calling slipstream_abi_version, _create_plugin and name. Any failure
+// openNative opens the library at path (already resolved and checked; the loader opens
+// openPath, which is path or the private copy of a pinned library) and creates the plugin
+// instance, calling slipstream_abi_version, _create_plugin and name. Any failure
 // destroys what exists and closes the library.
 func openNative(path string, openPath string) (_ *native, err error) {
 	h, err := openLibrary(openPath)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v (is it a shared library for this platform, with its dependencies installed?)", ErrLibraryLoad, path, err)
+		hint := "is it a shared library for this platform, with its dependencies installed?"
+		if openPath != path {
+			hint += " The pinned library is opened as a private copy under $TMPDIR, which must allow executable mappings (not noexec)."
+		}
+		return nil, fmt.Errorf("%w: %s: %v (%s)", ErrLibraryLoad, path, err, hint)
 	}
 	n := &native{lib: h, libPath: path}
 	defer func() {

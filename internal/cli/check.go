@@ -103,13 +103,20 @@ func (a *App) checkOne(cfg, logLevel string) int {
 		subs = "(none: the plugin will receive no event)"
 	}
 	keys := "(none)"
-	if c, err := host.LoadConfig(cfg); err == nil && len(c.PluginKeys()) > 0 {
-		keys = strings.Join(c.PluginKeys(), ", ")
+	var suspicious []string
+	if c, err := host.LoadConfig(cfg); err == nil {
+		if len(c.PluginKeys()) > 0 {
+			keys = strings.Join(c.PluginKeys(), ", ")
+		}
+		suspicious = c.Suspicious()
 	}
 	w := a.Stdout
 	fmt.Fprintf(w, "plugin         %s\n", info.Name)
 	fmt.Fprintf(w, "config         %s\n", info.ConfigFile)
 	fmt.Fprintf(w, "plugin keys    %s\n", keys)
+	for _, s := range suspicious {
+		fmt.Fprintf(w, "warning        %s\n", s)
+	}
 	fmt.Fprintf(w, "library        %s\n", info.Path)
 	fmt.Fprintf(w, "abi            %s (host %s)\n", abi.VersionString(info.ABIVersion), abi.VersionString(abi.Version))
 	fmt.Fprintf(w, "subscriptions  %s\n", subs)
