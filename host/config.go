@@ -107,7 +107,8 @@ type Config struct {
 	DrainTimeout         time.Duration
 	// SHA256 is the pinned hash of the library (lowercase hex), or "".
 	SHA256 string
-	// AllowInsecure accepts a library or config writable by other users.
+	// AllowInsecure skips the ownership and permission checks of the library, the config
+	// and the directories above them (see checkLibrary).
 	AllowInsecure bool
 
 	lib    *checkedLib    // the library's checks, made before the manager's lock (prepareLib)

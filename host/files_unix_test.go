@@ -86,6 +86,8 @@ func TestConfigNotRegular(t *testing.T) {
 		{"dev_zero", "/dev/zero", "not a regular file (it is a character device)"},
 		{"directory", dir, "not a regular file (it is a directory)"},
 		{"oversized", big, "1 MiB"},
+		// One reader, one wording: Register and ReloadPlugin of a Go plugin used to say less.
+		{"missing", filepath.Join(dir, "missing.json5"), "no such file or directory (check the path and its permissions)"},
 	}
 	for entry, call := range entries {
 		for _, f := range files {
