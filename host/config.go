@@ -611,7 +611,8 @@ func checkName(name string) error {
 }
 
 // Suspicious returns a warning for each top-level key that is not a host setting but is
-// within two edits of one (eror_policy, LibPath): probably a misspelled setting, which the
+// within two edits of one (eror_policy, LibPath, sha265; one edit for the short "name", so
+// that plugin keys such as "node" or "date" pass): probably a misspelled setting, which the
 // host would silently hand to the plugin as the plugin's own key. Sorted by key.
 func (c *Config) Suspicious() []string {
 	var out []string
@@ -619,25 +620,29 @@ func (c *Config) Suspicious() []string {
 		lk := strings.ToLower(strings.ReplaceAll(k, "-", "_"))
 		best, bestD := "", 3
 		for h := range hostKeys {
-			if d := editDistance(lk, h, 3); d < bestD || d == bestD && d < 3 && h < best {
+			limit := 2
+			if len(h) <= 4 {
+				limit = 1
+			}
+			if d := editDistance(lk, h, 3); d <= limit && (d < bestD || d == bestD && h < best) {
 				best, bestD = h, d
 			}
 		}
-		if best != "" && bestD <= 2 {
+		if best != "" {
 			out = append(out, fmt.Sprintf("key %q is not a host setting but looks like %q: a misspelling? (as it is, the plugin gets it as its own key)", k, best))
 		}
 	}
 	return out
 }
 
-// editDistance is the Levenshtein distance of a and b (bytes), or limit when it is at
+// editDistance is the edit distance of a and b (bytes; insertions, deletions,
+// substitutions and transpositions of neighbours count one each), or limit when it is at
 // least limit.
 func editDistance(a, b string, limit int) int {
 	if d := len(a) - len(b); d >= limit || -d >= limit {
 		return limit
 	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
+	pp, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j
 	}
@@ -649,8 +654,11 @@ func editDistance(a, b string, limit int) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], pp[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		pp, prev, cur = prev, cur, pp
 	}
 	return min(prev[len(b)], limit)
 }
