@@ -1,4 +1,4 @@
-//! `#[repr(C)]` mirrors of every type in `include/slipstream.h` (ABI 1.0).
+//! `#[repr(C)]` mirrors of every type in `include/slipstream.h` (ABI 1.1).
 //!
 //! These are the raw, unsafe building blocks the rest of the SDK is written on; plugin authors
 //! normally never touch them. Names follow the C header with Rust casing
@@ -12,7 +12,7 @@
 use std::ffi::{c_char, c_void};
 
 #[cfg(not(target_pointer_width = "64"))]
-compile_error!("the Slipstream ABI 1.0 is defined for 64-bit targets only");
+compile_error!("the Slipstream ABI 1.x is defined for 64-bit targets only");
 
 // ---------------------------------------------------------------------------------------------
 // Versioning
