@@ -1,5 +1,5 @@
 /*
- * slipstream.h — the Slipstream plugin ABI, version 1.0.
+ * slipstream.h — the Slipstream plugin ABI, version 1.1.
  *
  * A Slipstream plugin is a shared library (.so, .dylib, .dll) that a blockchain node loads
  * to observe block finalization: every mapping update and removal, every staking reward and
@@ -78,7 +78,7 @@ extern "C" {
  * minor is newer than its own (the plugin might rely on fields the host does not fill).
  */
 #define SLIPSTREAM_ABI_MAJOR 1
-#define SLIPSTREAM_ABI_MINOR 0
+#define SLIPSTREAM_ABI_MINOR 1
 #define SLIPSTREAM_ABI_VERSION ((uint32_t)((SLIPSTREAM_ABI_MAJOR << 16) | SLIPSTREAM_ABI_MINOR))
 
 /* Splits a version number as returned by slipstream_abi_version(). */
@@ -235,9 +235,15 @@ typedef struct slipstream_plugin slipstream_plugin;
  * NULL. A vtable too small to hold `destroy` is refused.
  *
  * Call order, for one instance:
- *   _create_plugin -> name -> on_load -> subscribed_events -> on_broadcast*... ->
- *   on_unload -> destroy -> library closed.
+ *   _create_plugin -> name -> on_load -> subscribed_events -> resume_height ->
+ *   on_broadcast*... -> on_unload -> destroy -> library closed.
  * If on_load fails: destroy, then the library is closed; nothing is registered.
+ * If resume_height fails (1.1): on_unload, destroy, then the library is closed; nothing is
+ * registered.
+ *
+ * Versions: 1.0 vtables are 64 bytes and end with on_broadcast_batch; 1.1 appends
+ * resume_height (72 bytes). A 1.0 plugin loads in a 1.1 host unchanged: its struct_size says
+ * resume_height is absent, which reads as NULL.
  */
 typedef struct slipstream_plugin_vtable {
     uint32_t struct_size; /* sizeof(slipstream_plugin_vtable) at the plugin's build */
@@ -300,7 +306,27 @@ typedef struct slipstream_plugin_vtable {
        sizeof(slipstream_event). */
     int32_t (*on_broadcast_batch)(slipstream_plugin *self, const slipstream_event *events, uint64_t count,
                                   slipstream_error *err);
-} slipstream_plugin_vtable;
+
+    /* ---- 1.1, optional ---- */
+
+    /* The first block height this plugin still needs: everything below it the plugin has
+       already stored durably (in its database, its file...), so a restart or a replay can
+       carry on where it stopped. Return SLIPSTREAM_OK and set *height, or non-zero with a
+       message in *err to fail the load (the host then calls on_unload, destroy, and closes
+       the library; nothing is registered). NULL, or a 1.0 plugin: the plugin keeps no
+       position (the same as *height = 0).
+       The host never delivers an event whose block_height is below *height to this instance
+       (it counts such events as skipped). Events of one height reach a plugin together and
+       in order, so a plugin that commits whole heights can answer "everything below H".
+       A host that keeps a journal of committed events first delivers the journaled events
+       from *height on that the plugin has not seen, then the live ones.
+       Called once after on_load and subscribed_events succeed (again after each reload),
+       before any on_broadcast* call.
+       Memory: `height` points to a host-owned uint64_t, valid during this call only; *err as
+       for the other callbacks.
+       Threading: called on the loading thread. */
+    int32_t (*resume_height)(slipstream_plugin *self, uint64_t *height, slipstream_error *err);
+} slipstream_plugin_vtable; /* 72 bytes in 1.1 (64 in 1.0); resume_height at offset 64 */
 
 /*
  * A plugin instance. A plugin embeds this struct as the first member of its own struct and

@@ -78,6 +78,7 @@ int main(void) {
     FIELD(slipstream_plugin_vtable, subscribed_events);
     FIELD(slipstream_plugin_vtable, on_broadcast);
     FIELD(slipstream_plugin_vtable, on_broadcast_batch);
+    FIELD(slipstream_plugin_vtable, resume_height);
 
     STRUCT(slipstream_plugin);
     FIELD(slipstream_plugin, vtable);

@@ -1,6 +1,8 @@
 /* Compiled by `make test-header` as C11 and as C++17 with every warning an error: the header
    must be clean for plugin authors in both languages, with and without the formatting helper.
-   It also tests the header's helpers: slipstream_error_*, slipstream_config_path. */
+   It also tests the header's helpers (slipstream_error_*, slipstream_config_path) and the 1.1
+   vtable: a plugin filling every entry, resume_height included, with designated initializers.
+   testdata/header/use10.c does the same against the frozen 1.0 header. */
 #ifdef WITH_HELPER
 #define SLIPSTREAM_ERROR_HELPER
 #endif
@@ -104,6 +106,29 @@ static int test_config_path(void) {
     return failures;
 }
 
+/* A 1.1 plugin's vtable, every entry set (C++ needs them in declaration order). */
+static const char *v_name(const slipstream_plugin *self) { (void)self; return "v"; }
+static void v_destroy(slipstream_plugin *self) { (void)self; }
+static int32_t v_resume(slipstream_plugin *self, uint64_t *height, slipstream_error *err) {
+    (void)self; (void)err; *height = 42; return SLIPSTREAM_OK;
+}
+static const slipstream_plugin_vtable v_vtable = {
+    sizeof(slipstream_plugin_vtable), SLIPSTREAM_ABI_MAJOR, SLIPSTREAM_ABI_MINOR, v_name, v_destroy,
+    NULL, NULL, NULL, NULL, NULL, v_resume,
+};
+
+static int test_vtable_1_1(void) {
+    slipstream_plugin p;
+    uint64_t h = 0;
+    char buf[8] = "";
+    slipstream_error err = {buf, sizeof buf};
+    p.vtable = &v_vtable;
+    if (SLIPSTREAM_ABI_MINOR != 1 || SLIPSTREAM_ABI_VERSION != 0x10001u) return 1;
+    if (sizeof(slipstream_plugin_vtable) != 72 || offsetof(slipstream_plugin_vtable, resume_height) != 64) return 1;
+    if (p.vtable->resume_height(&p, &h, &err) != SLIPSTREAM_OK || h != 42) return 1;
+    return 0;
+}
+
 int main(void) {
     char buf[8];
     slipstream_error err = {buf, sizeof buf};
@@ -112,5 +137,6 @@ int main(void) {
     ev.block.block.len = 0;
     if (sizeof ev != 104 || ev.block.block.len != 0) return 2;
     if (test_config_path() != 0) return 3;
+    if (test_vtable_1_1() != 0) return 4;
     return fail(&err) == SLIPSTREAM_ERROR && buf[0] != '\0' ? 0 : 1;
 }

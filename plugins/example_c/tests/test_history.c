@@ -2,7 +2,9 @@
  * test_history.c — drives the built history plugin through a fake host and checks what it
  * stored with SQLite. Usage: test_history PATH/TO/libslipstream_history.so
  *
- * Every test uses its own database file in a fresh temporary directory.
+ * Every test uses its own database file in a fresh temporary directory. The resume-position
+ * tests also run against PostgreSQL when TEST_HISTORY_PG holds a libpq conninfo (each test in
+ * its own schema); tests/with_private_pg.sh starts a private server for that.
  * Prints "N passed, N failed" and exits non-zero on any failure.
  */
 #include <dlfcn.h>
@@ -319,6 +321,7 @@ static void test_entry_points(void) {
     CHECK(strcmp(vt->name(p), "history") == 0);
     CHECK(vt->on_load != NULL && vt->on_unload != NULL && vt->destroy != NULL);
     CHECK(vt->on_broadcast != NULL && vt->on_broadcast_batch != NULL);
+    CHECK(vt->struct_size == 72 && vt->resume_height != NULL); /* ABI 1.1 */
     CHECK(vt->subscribed_events(p) == SLIPSTREAM_MASK_ALL);
     vt->destroy(p); /* destroy without on_load is allowed */
 }
@@ -568,6 +571,236 @@ static void test_default_path(void) {
     CHECK(visible_blocks("history.db") == 1);
 }
 
+/* ---- the resume position (ABI 1.1) ------------------------------------------------------ */
+
+/* Where a position test stores: a SQLite file in the work directory, or a PostgreSQL schema. */
+typedef struct store {
+    const char *backend; /* "sqlite" or "postgres" */
+    char k1[16], v1[512], k2[16], v2[64];
+} store;
+
+static const char *pg_conninfo; /* TEST_HISTORY_PG, or NULL */
+
+static store make_store(const char *backend, const char *name) {
+    store s;
+    memset(&s, 0, sizeof s);
+    s.backend = backend;
+    if (strcmp(backend, "sqlite") == 0) {
+        snprintf(s.k1, sizeof s.k1, "sqlite");
+        snprintf(s.v1, sizeof s.v1, "%s.db", name);
+        snprintf(s.k2, sizeof s.k2, "batch_blocks"); /* overridden by load_store's argument */
+    } else {
+        snprintf(s.k1, sizeof s.k1, "postgres");
+        snprintf(s.v1, sizeof s.v1, "%s", pg_conninfo);
+        snprintf(s.k2, sizeof s.k2, "schema");
+        snprintf(s.v2, sizeof s.v2, "pos_%s_%ld", name, (long)getpid());
+    }
+    return s;
+}
+
+static int32_t load_store(instance *in, const store *s, const char *batch_blocks) {
+    if (strcmp(s->backend, "sqlite") == 0) return load(in, s->k1, s->v1, "batch_blocks", batch_blocks, NULL);
+    return load(in, s->k1, s->v1, s->k2, s->v2, "batch_blocks", batch_blocks, NULL);
+}
+
+/* Calls resume_height as the host does after on_load; UINT64_MAX when it fails. */
+static uint64_t resume(instance *in) {
+    uint64_t h = 12345;
+    slipstream_error e = {in->err, sizeof in->err};
+    in->err[0] = '\0';
+    if (in->p->vtable->resume_height(in->p, &h, &e) != SLIPSTREAM_OK) {
+        fprintf(stderr, "  resume_height: %s\n", in->err);
+        return UINT64_MAX;
+    }
+    return h;
+}
+
+/* A fresh instance's resume height (loads, asks, unloads without any event). */
+static uint64_t stored_position(const store *s) {
+    instance in;
+    if (load_store(&in, s, "1") != SLIPSTREAM_OK) {
+        fprintf(stderr, "  on_load: %s\n", in.err);
+        return UINT64_MAX - 1;
+    }
+    uint64_t h = resume(&in);
+    unload(&in);
+    return h;
+}
+
+/* The process dies: no on_unload, the connection goes away with whatever was uncommitted
+   (destroy closes the backend without committing, like a killed process). */
+static void crash(instance *in) {
+    in->p->vtable->destroy(in->p);
+    in->p = NULL;
+}
+
+/* Sends block h whole (an update, a reward, the Block event), in one batch. */
+static int32_t send_block(instance *in, uint32_t h) {
+    slipstream_event ev[3] = {update(h, "k", "v"), reward(h, "s", h, 100 + h), block(h, "b")};
+    return send_batch(in, ev, 3);
+}
+
+/* Sends the first events of block h, not its end. */
+static int32_t send_block_start(instance *in, uint32_t h) {
+    slipstream_event ev[2] = {update(h, "k", "partial"), update(h, "k2", "partial")};
+    return send_batch(in, ev, 2);
+}
+
+static void test_position_fresh(const char *backend) {
+    current_test = "position_fresh";
+    store s = make_store(backend, "fresh");
+    instance in;
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    CHECK(resume(&in) == 0); /* asking twice changes nothing */
+    unload(&in);
+    CHECK(stored_position(&s) == 0); /* loading without events stores nothing */
+}
+
+static void test_position_after_unload(const char *backend) {
+    current_test = "position_after_unload";
+    store s = make_store(backend, "unload");
+    instance in;
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    for (uint32_t h = 5; h <= 9; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(stored_position(&s) == 10);
+
+    /* Unloaded in the middle of block 10: its first events are committed, the position is not. */
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 10);
+    CHECK(send_block_start(&in, 10) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(stored_position(&s) == 10);
+    if (strcmp(backend, "sqlite") == 0) {
+        sqlite3 *db = open_db("unload.db");
+        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height = 10") == 2);
+        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM blocks") == 5);
+        sqlite3_close(db);
+    }
+
+    /* The host delivers block 10 again, whole: now it counts. */
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 10);
+    slipstream_event ev[4] = {update(10, "k", "partial"), update(10, "k2", "partial"), update(10, "k3", "rest"),
+                              block(10, "b")};
+    CHECK(send_batch(&in, ev, 4) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(stored_position(&s) == 11);
+
+    /* Replaying older blocks never lowers the position. */
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    for (uint32_t h = 1; h <= 3; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(stored_position(&s) == 11);
+}
+
+/* batch_blocks 3: the killed process loses its uncommitted batch and the position with it. */
+static void test_position_crash_mid_batch(const char *backend) {
+    current_test = "position_crash_mid_batch";
+    store s = make_store(backend, "crash");
+    instance in;
+    CHECK(load_store(&in, &s, "3") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    for (uint32_t h = 1; h <= 7; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK); /* commits after 3 and 6 */
+    CHECK(send_block_start(&in, 8) == SLIPSTREAM_OK);
+    crash(&in);
+    CHECK(stored_position(&s) == 7);
+    if (strcmp(backend, "sqlite") == 0) {
+        sqlite3 *db = open_db("crash.db");
+        CHECK(db != NULL && scalar(db, "SELECT max(block_height) FROM blocks") == 6);
+        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height > 6") == 0);
+        sqlite3_close(db);
+    }
+
+    /* Resumed from 7 and crashed again in mid-block, right after a commit: block 9 had ended
+       when the height changed, block 10 had not. */
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 7);
+    for (uint32_t h = 7; h <= 8; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    slipstream_event no_end[2] = {update(9, "k", "no block event"), update(10, "k", "next height")};
+    CHECK(send_batch(&in, no_end, 2) == SLIPSTREAM_OK);
+    crash(&in);
+    CHECK(stored_position(&s) == 10);
+}
+
+/* A write that fails (a trigger refuses block 13) loses that block: the position stops before
+   it, though later blocks are stored, so a restart delivers 13 again. SQLite only (the test
+   needs to plant the trigger). */
+static void test_position_after_failure(void) {
+    current_test = "position_after_failure";
+    store s = make_store("sqlite", "failure");
+    instance in;
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    unload(&in);
+    char path[512];
+    path_in_workdir(path, sizeof path, "failure.db");
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "CREATE TRIGGER refuse_13 BEFORE INSERT ON blocks WHEN NEW.block_height = 13"
+                       " BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    for (uint32_t h = 11; h <= 12; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    CHECK(send_block(&in, 13) != SLIPSTREAM_OK);
+    CHECK(strstr(in.err, "injected failure") != NULL);
+    for (uint32_t h = 14; h <= 15; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(in.fh.errors_logged == 1);
+    CHECK(stored_position(&s) == 13);
+    db = open_db("failure.db");
+    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM blocks") == 4); /* 11, 12, 14, 15 */
+    sqlite3_close(db);
+}
+
+static void test_position_errors(void) {
+    current_test = "position_errors";
+    slipstream_plugin *p = create_plugin();
+    CHECK(p != NULL);
+    if (p == NULL) return;
+    char buf[256] = "";
+    slipstream_error e = {buf, sizeof buf};
+    uint64_t h = 7;
+    CHECK(p->vtable->resume_height(p, &h, &e) != SLIPSTREAM_OK && strstr(buf, "before on_load") != NULL && h == 7);
+    p->vtable->destroy(p);
+
+    /* A value no height can be: reported, not returned. */
+    store s = make_store("sqlite", "corrupt");
+    CHECK(stored_position(&s) == 0);
+    char path[512];
+    path_in_workdir(path, sizeof path, "corrupt.db");
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "INSERT INTO slipstream_position VALUES ('history', -5)", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    instance in;
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == UINT64_MAX && strstr(in.err, "slipstream_position") != NULL);
+    unload(&in);
+}
+
+static void test_positions(const char *backend) {
+    test_position_fresh(backend);
+    test_position_after_unload(backend);
+    test_position_crash_mid_batch(backend);
+}
+
 static int remove_tree(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
@@ -605,6 +838,15 @@ int main(int argc, char **argv) {
     test_replace_mapping();
     test_load_errors();
     test_default_path();
+    test_positions("sqlite");
+    test_position_after_failure();
+    test_position_errors();
+    pg_conninfo = getenv("TEST_HISTORY_PG");
+    if (pg_conninfo != NULL && pg_conninfo[0] != '\0') {
+        int before = failures;
+        test_positions("postgres");
+        printf("postgres position tests: %s\n", failures == before ? "ok" : "FAILED");
+    }
     dlclose(lib);
     if (failures == 0) remove_tree();
     else fprintf(stderr, "kept %s for inspection\n", workdir);

@@ -64,6 +64,7 @@ pub static VTABLE: ffi::SlipstreamPluginVtable = ffi::SlipstreamPluginVtable {
     subscribed_events: Some(subscribed_events),
     on_broadcast: Some(on_broadcast),
     on_broadcast_batch: Some(on_broadcast_batch),
+    resume_height: Some(resume_height),
 };
 
 /// Creates an instance for `_create_plugin`: runs `ctor` (catching panics) and returns the
@@ -273,6 +274,32 @@ unsafe extern "C" fn on_broadcast_batch(
         None => ffi::SLIPSTREAM_OK,
         Some(msg) if failed == 1 => fail(err, &msg),
         Some(msg) => fail(err, &format!("{msg} (and {} more failed events in this batch of {count})", failed - 1)),
+    }
+}
+
+/// `resume_height` (ABI 1.1): calls [`SlipstreamPlugin::resume_height`] and writes the height
+/// (0 for `Ok(None)`: no position kept) into `*height`; an error or a panic fails the call
+/// with its message, and `*height` is left unchanged.
+///
+/// # Safety
+/// `this` must come from [`create_plugin`] and not be destroyed; `height` must be NULL or
+/// point to a writable `u64`; `err` must be valid as the ABI says.
+unsafe extern "C" fn resume_height(
+    this: *mut ffi::SlipstreamPlugin,
+    height: *mut u64,
+    err: *mut ffi::SlipstreamError,
+) -> i32 {
+    if this.is_null() || height.is_null() {
+        return fail(err, "resume_height: NULL instance or height");
+    }
+    let inst = &*(this as *const Instance);
+    let _scope = CallScope::enter(host_of(inst), ptr::null());
+    match guarded("resume_height", || inst.plugin.resume_height()) {
+        Ok(h) => {
+            *height = h.unwrap_or(0);
+            ffi::SLIPSTREAM_OK
+        }
+        Err(msg) => fail(err, &msg),
     }
 }
 

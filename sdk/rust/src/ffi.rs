@@ -1,4 +1,4 @@
-//! `#[repr(C)]` mirrors of every type in `include/slipstream.h` (ABI 1.0).
+//! `#[repr(C)]` mirrors of every type in `include/slipstream.h` (ABI 1.1).
 //!
 //! These are the raw, unsafe building blocks the rest of the SDK is written on; plugin authors
 //! normally never touch them. Names follow the C header with Rust casing
@@ -12,7 +12,7 @@
 use std::ffi::{c_char, c_void};
 
 #[cfg(not(target_pointer_width = "64"))]
-compile_error!("the Slipstream ABI 1.0 is defined for 64-bit targets only");
+compile_error!("the Slipstream ABI 1.x is defined for 64-bit targets only");
 
 // ---------------------------------------------------------------------------------------------
 // Versioning
@@ -21,7 +21,7 @@ compile_error!("the Slipstream ABI 1.0 is defined for 64-bit targets only");
 /// `SLIPSTREAM_ABI_MAJOR`: incompatible changes bump it.
 pub const SLIPSTREAM_ABI_MAJOR: u32 = 1;
 /// `SLIPSTREAM_ABI_MINOR`: append-only additions bump it.
-pub const SLIPSTREAM_ABI_MINOR: u32 = 0;
+pub const SLIPSTREAM_ABI_MINOR: u32 = 1;
 /// `SLIPSTREAM_ABI_VERSION`: `(major << 16) | minor`, what `slipstream_abi_version()` returns.
 pub const SLIPSTREAM_ABI_VERSION: u32 = (SLIPSTREAM_ABI_MAJOR << 16) | SLIPSTREAM_ABI_MINOR;
 
@@ -273,6 +273,9 @@ pub type SlipstreamOnBroadcastBatchFn = unsafe extern "C" fn(
     count: u64,
     err: *mut SlipstreamError,
 ) -> i32;
+/// `resume_height` in the vtable (ABI 1.1).
+pub type SlipstreamResumeHeightFn =
+    unsafe extern "C" fn(this: *mut SlipstreamPlugin, height: *mut u64, err: *mut SlipstreamError) -> i32;
 
 /// `slipstream_plugin_vtable`: the plugin's functions.
 #[repr(C)]
@@ -298,6 +301,9 @@ pub struct SlipstreamPluginVtable {
     pub on_broadcast: Option<SlipstreamOnBroadcastFn>,
     /// Optional.
     pub on_broadcast_batch: Option<SlipstreamOnBroadcastBatchFn>,
+    /// Optional, ABI 1.1: the first block height the plugin still needs. Absent in 1.0
+    /// vtables (their `struct_size` is 64), which hosts read as NULL.
+    pub resume_height: Option<SlipstreamResumeHeightFn>,
 }
 
 /// `struct slipstream_plugin`: a plugin instance starts with it.
@@ -394,6 +400,7 @@ layout_table! {
     "offsetof(slipstream_plugin_vtable, subscribed_events)" => offset_of!(SlipstreamPluginVtable, subscribed_events);
     "offsetof(slipstream_plugin_vtable, on_broadcast)" => offset_of!(SlipstreamPluginVtable, on_broadcast);
     "offsetof(slipstream_plugin_vtable, on_broadcast_batch)" => offset_of!(SlipstreamPluginVtable, on_broadcast_batch);
+    "offsetof(slipstream_plugin_vtable, resume_height)" => offset_of!(SlipstreamPluginVtable, resume_height);
 
     "sizeof(slipstream_plugin)" => size_of::<SlipstreamPlugin>();
     "offsetof(slipstream_plugin, vtable)" => offset_of!(SlipstreamPlugin, vtable);
@@ -408,7 +415,7 @@ mod tests {
 
     #[test]
     fn version_and_masks() {
-        assert_eq!(SLIPSTREAM_ABI_VERSION, 0x0001_0000);
+        assert_eq!(SLIPSTREAM_ABI_VERSION, 0x0001_0001);
         assert_eq!(slipstream_mask(SLIPSTREAM_EVENT_BLOCK), 8);
         assert_eq!(SLIPSTREAM_MASK_ALL, 0b1111);
     }

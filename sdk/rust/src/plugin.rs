@@ -54,6 +54,21 @@ pub trait SlipstreamPlugin: Any + Send + Sync + fmt::Debug {
     fn on_broadcast(&self, _event: BroadcastEvent<'_>) -> Result<()> {
         Ok(())
     }
+
+    /// Returns the first block height this plugin still needs (ABI 1.1): everything below it
+    /// the plugin has already stored durably, so after a restart or in a replay the host skips
+    /// (and counts) the events below it instead of delivering them again.
+    ///
+    /// Called once after `on_load` and `subscribed_events` succeed (again after each reload),
+    /// before any `on_broadcast`. `Ok(None)`, the default, means the plugin keeps no position:
+    /// the same as `Ok(Some(0))`, every event is delivered. An error (or a panic) fails the
+    /// load: the host calls `on_unload`, destroys the instance and shows the message.
+    ///
+    /// The events of one height always reach the plugin together and in order, so a plugin
+    /// that makes whole heights durable can answer "the height after the last one stored".
+    fn resume_height(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// An error made of a message (what [`format_err!`](crate::format_err) returns).

@@ -11,6 +11,7 @@ use slipstream_plugin::ffi;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Constants: (C expression, Rust value).
 fn constants() -> Vec<(&'static str, i128)> {
@@ -41,7 +42,11 @@ fn repo_dir() -> PathBuf {
 /// Compiles and runs testdata/abi/layout.c; returns its `expression -> value` lines.
 fn c_layout() -> BTreeMap<String, i128> {
     let repo = repo_dir();
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("c_layout_{}", std::process::id()));
+    // One directory per call: the tests run in parallel threads of one process, and one must
+    // not remove (or rewrite) the program another is running.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("c_layout_{}_{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join("layout");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
