@@ -20,7 +20,7 @@ const (
 	// Major is SLIPSTREAM_ABI_MAJOR: a plugin with another major is refused.
 	Major = 1
 	// Minor is SLIPSTREAM_ABI_MINOR: a plugin with a newer minor is refused.
-	Minor = 0
+	Minor = 1
 	// Version is SLIPSTREAM_ABI_VERSION, (Major << 16) | Minor.
 	Version = uint32(Major<<16 | Minor)
 )

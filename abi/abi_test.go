@@ -11,7 +11,7 @@ func TestMaskString(t *testing.T) {
 			t.Errorf("%#x.String() = %q, want %q", uint64(tc.m), got, tc.want)
 		}
 	}
-	if EventKind(9).String() != "EventKind(9)" || VersionString(Version) != "1.0" {
+	if EventKind(9).String() != "EventKind(9)" || VersionString(Major<<16|2) != "1.2" {
 		t.Error("EventKind or VersionString formatting")
 	}
 }

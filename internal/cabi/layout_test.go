@@ -115,6 +115,7 @@ func TestLayoutMatchesC(t *testing.T) {
 	fld(v, "subscribed_events", unsafe.Offsetof(vt.SubscribedEvents), unsafe.Sizeof(vt.SubscribedEvents))
 	fld(v, "on_broadcast", unsafe.Offsetof(vt.OnBroadcast), unsafe.Sizeof(vt.OnBroadcast))
 	fld(v, "on_broadcast_batch", unsafe.Offsetof(vt.OnBroadcastBatch), unsafe.Sizeof(vt.OnBroadcastBatch))
+	fld(v, "resume_height", unsafe.Offsetof(vt.ResumeHeight), unsafe.Sizeof(vt.ResumeHeight))
 
 	str("slipstream_plugin", unsafe.Sizeof(pl), unsafe.Alignof(pl))
 	fld("slipstream_plugin", "vtable", unsafe.Offsetof(pl.Vtable), unsafe.Sizeof(pl.Vtable))
