@@ -65,8 +65,8 @@ test-header:
 	  $(CC) -std=c11 -Wall -Wextra -Werror -pedantic $$h -Iinclude testdata/header/use.c -o $(BUILD)/header/use-c && $(BUILD)/header/use-c && \
 	  $(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic $$h -Iinclude -x c++ testdata/header/use.c -o $(BUILD)/header/use-cpp && $(BUILD)/header/use-cpp || exit 1; \
 	done
-	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Itestdata/abi testdata/header/use10.c -o $(BUILD)/header/use10-c && $(BUILD)/header/use10-c
-	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Itestdata/abi -x c++ testdata/header/use10.c -o $(BUILD)/header/use10-cpp && $(BUILD)/header/use10-cpp
+	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Itestdata/abi/1.0 testdata/header/use10.c -o $(BUILD)/header/use10-c && $(BUILD)/header/use10-c
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Itestdata/abi/1.0 -x c++ testdata/header/use10.c -o $(BUILD)/header/use10-cpp && $(BUILD)/header/use10-cpp
 	awk '/^```c$$/{f=1;next} /^```$$/{f=0} f' README.md > $(BUILD)/header/readme.c
 	awk '/^```cpp$$/{f=1;next} /^```$$/{f=0} f' README.md > $(BUILD)/header/readme.cpp
 	test -s $(BUILD)/header/readme.c && test -s $(BUILD)/header/readme.cpp

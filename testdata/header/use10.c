@@ -1,8 +1,8 @@
 /* Compiled by `make test-header` as C11 and as C++17 against the frozen 1.0 header
-   (testdata/abi/slipstream-1.0.h): it stays clean, and a plugin built against it has the
+   (testdata/abi/1.0/slipstream.h): it stays clean, and a plugin built against it has the
    64-byte vtable without resume_height that a 1.1 host must read as "resume_height NULL".
    The host-side proof (a plugin built against it loads in the 1.1 host) is the Go test's. */
-#include "slipstream-1.0.h"
+#include "slipstream.h" /* the frozen 1.0 header: built with -I testdata/abi/1.0 */
 
 #include <stdio.h>
 
