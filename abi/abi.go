@@ -1,10 +1,12 @@
-// Package abi is the Go mirror of include/slipstream.h, the Slipstream plugin ABI.
+// Package abi is the public Go event model of the Slipstream plugin ABI
+// (include/slipstream.h): what an embedder or a Go-native plugin touches. It holds the event
+// kinds and subscription masks, the Go view of one event ([Event]), the ABI version
+// constants and the compatibility rule ([Compatible]).
 //
-// It holds the event kinds and subscription masks, the Go view of one event ([Event]), the
-// C-layout structs the host hands to plugins, and the [Arena] that encodes events into
-// memory a plugin may read. Names, values and layouts follow the header exactly; a test
-// compiles a C program that prints every struct's size and field offsets and compares them
-// with this package.
+// It is small on purpose: the C layout of the header's structs and the encoder that writes
+// events into memory a C plugin may read are the host's business and live in an internal
+// package, so that they can change without breaking embedders. docs/ABI.md tells the whole
+// story from the plugin's side.
 package abi
 
 import (
@@ -18,13 +20,19 @@ const (
 	// Major is SLIPSTREAM_ABI_MAJOR: a plugin with another major is refused.
 	Major = 1
 	// Minor is SLIPSTREAM_ABI_MINOR: a plugin with a newer minor is refused.
-	Minor = 0
+	Minor = 1
 	// Version is SLIPSTREAM_ABI_VERSION, (Major << 16) | Minor.
 	Version = uint32(Major<<16 | Minor)
 )
 
 // VersionString formats a packed ABI version as "major.minor".
 func VersionString(v uint32) string { return fmt.Sprintf("%d.%d", v>>16, v&0xFFFF) }
+
+// Compatible reports whether a plugin built against ABI version v (what its
+// slipstream_abi_version returns) may be loaded by this host: the same major, and a minor
+// not newer than this host's (a newer plugin might rely on what this host does not provide).
+// Older minors are always compatible: the ABI only appends within a major.
+func Compatible(v uint32) bool { return v>>16 == Major && v&0xFFFF <= Minor }
 
 // Status codes of the header.
 const (

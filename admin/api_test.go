@@ -393,6 +393,74 @@ func TestInsecure(t *testing.T) {
 	e.mustStatus(e.do("DELETE", "/plugins/rec-a", "", "Bearer anything"), 204, "unload")
 }
 
+// TestBrowserRequestsRefused: with --admin-insecure (no token) a web page open in a
+// browser on the same machine must not be able to change anything: a cross-origin
+// text/plain or form POST needs no CORS preflight, so every changing request needs a JSON
+// body and an Origin (if any) that is the server itself.
+func TestBrowserRequestsRefused(t *testing.T) {
+	e := newEnv(t, func(c *admin.Config) { c.Token, c.Insecure = "", true })
+	e.config(e.dir, "rec-a", "")
+	e.config(e.dir, "rec-b", "")
+	e.mustStatus(e.do("POST", "/plugins", `{"config_file": "rec-a.json5"}`, ""), 201, "load rec-a")
+	loadedA, _ := e.m.Plugin("rec-a")
+	self := e.base // http://127.0.0.1:PORT, the server's own origin
+	load := `{"config_file": "rec-b.json5"}`
+	hdr := func(kv ...string) http.Header {
+		h := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	tests := []struct {
+		name, method, path, body string
+		header                   http.Header
+		want                     int
+		wantErr                  string
+	}{
+		{"text/plain load", "POST", "/plugins", load, hdr("Content-Type", "text/plain"), 415, `Content-Type "text/plain": the body must be JSON, sent with Content-Type: application/json`},
+		{"form load", "POST", "/plugins", load, hdr("Content-Type", "application/x-www-form-urlencoded"), 415, "the body must be JSON"},
+		{"multipart load", "POST", "/plugins", load, hdr("Content-Type", "multipart/form-data; boundary=x"), 415, "the body must be JSON"},
+		{"no Content-Type", "POST", "/plugins", load, hdr("Content-Type", ""), 415, "no Content-Type: the body must be JSON"},
+		{"text/plain reload", "PUT", "/plugins/rec-a", `{}`, hdr("Content-Type", "text/plain"), 415, "the body must be JSON"},
+		{"text/plain unload", "DELETE", "/plugins/rec-a", `{}`, hdr("Content-Type", "text/plain"), 415, "the body must be JSON"},
+		{"foreign Origin load", "POST", "/plugins", load, hdr("Origin", "http://evil.example"), 403, `cross-origin request refused: Origin "http://evil.example" is not this server`},
+		{"foreign Origin text/plain", "POST", "/plugins", load, hdr("Origin", "http://evil.example", "Content-Type", "text/plain"), 403, "cross-origin request refused"},
+		{"other local port", "POST", "/plugins", load, hdr("Origin", "http://127.0.0.1:1"), 403, "cross-origin request refused"},
+		{"localhost name, other port", "POST", "/plugins", load, hdr("Origin", "http://localhost:1"), 403, "cross-origin request refused"},
+		{"null Origin", "POST", "/plugins", load, hdr("Origin", "null"), 403, `Origin "null" is not this server`},
+		{"foreign Origin reload", "PUT", "/plugins/rec-a", "", hdr("Origin", "http://evil.example"), 403, "cross-origin request refused"},
+		{"foreign Origin unload", "DELETE", "/plugins/rec-a", "", hdr("Origin", "https://evil.example"), 403, "cross-origin request refused"},
+		{"cross-site fetch", "DELETE", "/plugins/rec-a", "", hdr("Sec-Fetch-Site", "cross-site"), 403, "cross-origin request refused (Sec-Fetch-Site: cross-site)"},
+		{"same-site fetch", "POST", "/plugins", load, hdr("Sec-Fetch-Site", "same-site"), 403, "Sec-Fetch-Site: same-site"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.doHeaders(tc.method, tc.path, tc.body, "", tc.header)
+			if r.status != tc.want {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.want, r.body)
+			}
+			var body admin.ErrorResponse
+			if err := json.Unmarshal(r.body, &body); err != nil || !strings.Contains(body.Error, tc.wantErr) {
+				t.Fatalf("body %s (%v), want an error containing %q", r.body, err, tc.wantErr)
+			}
+			if got := e.m.ListPlugins(); !slices.Equal(got, []string{"rec-a"}) {
+				t.Fatalf("plugins after a refused request: %v", got)
+			}
+			if pi, _ := e.m.Plugin("rec-a"); !pi.LoadedAt.Equal(loadedA.LoadedAt) {
+				t.Fatalf("rec-a was reloaded by a refused request")
+			}
+		})
+	}
+	// What the server's own origin, and clients that are not browsers, may send.
+	e.mustStatus(e.doHeaders("POST", "/plugins", load, "", hdr("Origin", self, "Content-Type", "application/json; charset=utf-8")), 201, "load from the same origin")
+	e.mustStatus(e.doHeaders("PUT", "/plugins/rec-b", "", "", hdr("Sec-Fetch-Site", "same-origin")), 200, "reload without a body, same-origin fetch")
+	e.mustStatus(e.doHeaders("DELETE", "/plugins/rec-b", "", "", hdr("Origin", self)), 204, "unload from the same origin")
+	e.mustStatus(e.doHeaders("DELETE", "/plugins/rec-a", "", "", nil), 204, "unload without Origin (curl)")
+	// Reads stay open to anything that passes the Host check.
+	e.mustStatus(e.doHeaders("GET", "/plugins", "", "", hdr("Origin", "http://evil.example")), 200, "read with a foreign Origin")
+}
+
 // TestNoPluginDir: without a plugin dir nothing is loaded through the API, but a plugin
 // loaded by the operator can be reloaded from its own config.
 func TestNoPluginDir(t *testing.T) {

@@ -61,6 +61,13 @@
 //     an accepted config is not restricted: the config's author (whoever can write
 //     PluginDir) is trusted, the API caller only picks among their configs. Keep PluginDir
 //     and its files not writable by others (the host refuses such files anyway).
+//   - Changes refuse what a web page open in a browser on the same machine could send on
+//     its own (cross-site request forgery; with Insecure nothing else would stop it): a
+//     request with an Origin header whose host:port is not the Host it was sent to (the
+//     server's own loopback address), or with Sec-Fetch-Site cross-site or same-site,
+//     gets 403; a body that is not Content-Type application/json gets 415 (a page can
+//     POST text/plain or a form anywhere without a CORS preflight, but not JSON).
+//     Clients that send no Origin (curl, scripts) are not affected.
 //   - Request bodies are limited to MaxBodyBytes.
 //
 // # Errors and status codes
@@ -69,11 +76,13 @@
 //
 //	400  malformed JSON, unknown field, missing config_file
 //	401  missing or wrong bearer token (with WWW-Authenticate: Bearer)
-//	403  config file outside PluginDir (or no PluginDir), Host header not loopback
+//	403  config file outside PluginDir (or no PluginDir), Host header not loopback, a
+//	     change from a foreign Origin
 //	404  unknown plugin, unknown route
 //	405  known route, wrong method (with Allow)
 //	409  plugin already loaded (same name or same library: host.ErrAlreadyLoaded)
 //	413  body larger than MaxBodyBytes
+//	415  a change with a body that is not Content-Type application/json
 //	422  the config or the plugin cannot be loaded: the request was well-formed, the
 //	     plugin is not loadable (host.ErrConfigRead, ErrConfigSyntax, ErrConfigInvalid,
 //	     ErrNoLibpath, ErrLibraryLoad, ErrSymbolMissing, ErrIncompatibleABI,

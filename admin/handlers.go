@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -127,6 +128,7 @@ var (
 	errTooLarge     = errors.New("request body too large")
 	errNotFound     = errors.New("not found")
 	errUnauthorized = errors.New("unauthorized")
+	errMediaType    = errors.New("unsupported media type")
 )
 
 // loadFailures are the host errors that mean "this config or plugin cannot be loaded": 422.
@@ -151,6 +153,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errMediaType):
+		return http.StatusUnsupportedMediaType
 	case errors.Is(err, host.ErrClosed):
 		return http.StatusServiceUnavailable
 	}
@@ -173,9 +177,10 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.Handle("GET /plugins", read(s.list))
 	mux.Handle("GET /plugins/{name}", read(s.get))
-	mux.Handle("POST /plugins", s.auth(s.load))
-	mux.Handle("PUT /plugins/{name}", s.auth(s.reload))
-	mux.Handle("DELETE /plugins/{name}", s.auth(s.unload))
+	change := func(h http.HandlerFunc) http.Handler { return s.guardChange(s.auth(h)) }
+	mux.Handle("POST /plugins", change(s.load))
+	mux.Handle("PUT /plugins/{name}", change(s.reload))
+	mux.Handle("DELETE /plugins/{name}", change(s.unload))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", read(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{s},
@@ -391,6 +396,42 @@ func (s *Server) auth(next http.HandlerFunc) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// guardChange refuses, on the routes that change something, the requests a web page open
+// in a browser on this machine could send without the user knowing (cross-site request
+// forgery, which matters most with no token: --admin-insecure):
+//
+//   - a request from another origin: an Origin header whose host and port are not the
+//     Host the request was sent to (the server's own loopback address), or a browser's
+//     Sec-Fetch-Site saying cross-site or same-site (403). Clients that send neither
+//     header (curl, scripts, other programs) are not browsers and pass;
+//   - a body that is not application/json (415): a page can POST text/plain or a form to
+//     any address without asking, but not JSON.
+func (s *Server) guardChange(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" {
+			s.fail(w, r, fmt.Errorf("%w: cross-origin request refused: Origin %q is not this server (http://%s); changes are accepted only from the server's own origin or from clients that send no Origin", errForbidden, o, r.Host))
+			return
+		}
+		s.fail(w, r, fmt.Errorf("%w: cross-origin request refused (Sec-Fetch-Site: %s): changes are accepted only from the server's own origin or from clients that are not browsers", errForbidden, r.Header.Get("Sec-Fetch-Site")))
+	}))
+	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // a body, or one of unknown length
+			ct := r.Header.Get("Content-Type")
+			mt, _, err := mime.ParseMediaType(ct)
+			if ct == "" || err != nil || mt != "application/json" {
+				what := "no Content-Type"
+				if ct != "" {
+					what = fmt.Sprintf("Content-Type %q", ct)
+				}
+				s.fail(w, r, fmt.Errorf("%w: %s: the body must be JSON, sent with Content-Type: application/json", errMediaType, what))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // checkHost refuses, unless remote access is allowed, requests whose Host header is not a

@@ -127,6 +127,18 @@ func (e *env) do(method, path, body, auth string) response {
 
 func (e *env) doHost(method, path, body, auth, hostHeader string) response {
 	e.t.Helper()
+	h := http.Header{}
+	if hostHeader != "" {
+		h.Set("Host", hostHeader)
+	}
+	return e.doHeaders(method, path, body, auth, h)
+}
+
+// doHeaders sends a request with the given headers ("Host" sets the Host the request
+// names). A body is sent as application/json unless the headers give a Content-Type
+// (an empty one: none at all).
+func (e *env) doHeaders(method, path, body, auth string, h http.Header) response {
+	e.t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -135,11 +147,25 @@ func (e *env) doHost(method, path, body, auth, hostHeader string) response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range h {
+		switch k {
+		case "Host":
+			req.Host = v[0]
+		case "Content-Type":
+			if v[0] == "" {
+				req.Header.Del(k)
+			} else {
+				req.Header[k] = v
+			}
+		default:
+			req.Header[k] = v
+		}
+	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
-	}
-	if hostHeader != "" {
-		req.Host = hostHeader
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipstream-go/slipstream/historydb"
 	"github.com/slipstream-go/slipstream/internal/ctest"
-	"github.com/slipstream-go/slipstream/internal/historydb"
 )
 
 // TestCrashAndResumeSoak kills (SIGKILL) a `slipstream replay` into the history plugin in

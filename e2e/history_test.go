@@ -16,9 +16,9 @@ import (
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/finalize"
+	"github.com/slipstream-go/slipstream/historydb"
 	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/ctest"
-	"github.com/slipstream-go/slipstream/internal/historydb"
 	"github.com/slipstream-go/slipstream/internal/testpg"
 )
 
@@ -57,6 +57,8 @@ type histChain struct {
 	aborted  int
 	dryRuns  int
 	replaced int // replace_mapping ops committed or not
+	dropped  int // keys those replacements dropped (each a keyed MappingRemoval)
+	moved    int // stakers that moved to another validator
 }
 
 type rewardKey struct {
@@ -172,6 +174,7 @@ func (c *histChain) ops(s *finalize.Store) error {
 					entries = append(entries, finalize.Entry{Key: histKey(i), Value: c.value()})
 				}
 				c.replaced++
+				c.dropped += droppedKeys(s, m, entries)
 				err = s.ReplaceMapping(m.program, m.mapping, entries)
 			}
 		case r < 985:
@@ -192,6 +195,21 @@ func (c *histChain) ops(s *finalize.Store) error {
 	return nil
 }
 
+// droppedKeys counts the keys of m that a replacement by entries drops (reads the store only).
+func droppedKeys(s *finalize.Store, m mappingSpec, entries []finalize.Entry) int {
+	old, err := s.Entries(m.program, m.mapping)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, o := range old {
+		if !slices.ContainsFunc(entries, func(e finalize.Entry) bool { return bytes.Equal(e.Key, o.Key) }) {
+			n++
+		}
+	}
+	return n
+}
+
 // nextStakers returns the staker set after the block's rewards: most stakes grow a little,
 // some shrink (reward 0), now and then a staker unbonds and a newcomer bonds.
 func (c *histChain) nextStakers() []finalize.Staker {
@@ -201,6 +219,10 @@ func (c *histChain) nextStakers() []finalize.Staker {
 		case r < 10:
 			st.Stake -= uint64(c.rng.IntN(100))
 		case r < 20:
+		case r < 23 && !bytes.Equal(st.Address, st.Validator): // moves to the other validator
+			st.Validator = stakerAddr(1 - int(st.Validator[28]&1)) // the reward row names the new one
+			c.moved++
+			st.Stake += uint64(c.rng.IntN(5000))
 		default:
 			st.Stake += uint64(c.rng.IntN(5000))
 		}
@@ -215,9 +237,10 @@ func (c *histChain) nextStakers() []finalize.Staker {
 	return next
 }
 
-// block finalizes block h in s as a node does (finalize package doc): a dry run now and
-// then, then Finalize with RealRun whose fn makes the writes and pays the staking rewards
-// (an aborted block's fn fails), then NotifyBlock, for aborted blocks too.
+// block finalizes block h in s as a node does (the finalize package doc's wiring): a dry
+// run now and then, then Finalize with RealRun whose fn makes the writes, pays the staking
+// rewards and reports the block (an aborted block's fn fails after that: its Block event
+// is dropped with the rest of it).
 func (c *histChain) block(s *finalize.Store, h uint32) error {
 	if h > 1 && c.rng.IntN(100) < 2 {
 		c.dryRuns++
@@ -227,6 +250,11 @@ func (c *histChain) block(s *finalize.Store, h uint32) error {
 	}
 	abort := h > 1 && c.rng.IntN(100) < 3
 	next := c.nextStakers()
+	blk := make([]byte, 40+c.rng.IntN(200))
+	binary.LittleEndian.PutUint32(blk, h)
+	for i := 4; i < len(blk); i++ {
+		blk[i] = byte(c.rng.Uint32())
+	}
 	err := s.Finalize(h, finalize.RealRun, func() error {
 		if h == 1 {
 			for _, m := range histMappings {
@@ -239,6 +267,9 @@ func (c *histChain) block(s *finalize.Store, h uint32) error {
 			return err
 		}
 		s.NotifyStakingRewards(c.stakers, next, h)
+		if err := s.NotifyBlock(blk, h); err != nil {
+			return err
+		}
 		if abort {
 			return errRejected
 		}
@@ -250,10 +281,12 @@ func (c *histChain) block(s *finalize.Store, h uint32) error {
 	case err != nil:
 		return fmt.Errorf("block %d: %w", h, err)
 	default:
+		// snarkVM's rule: validator and new stake from the next set; a staker that left it
+		// keeps its current validator and stake, reward 0; a newcomer gets no row.
 		for _, cur := range c.stakers {
 			r := historydb.Reward{Validator: cur.Validator, NewStake: cur.Stake}
 			if i := slices.IndexFunc(next, func(n finalize.Staker) bool { return bytes.Equal(n.Address, cur.Address) }); i >= 0 {
-				r.NewStake = next[i].Stake
+				r.Validator, r.NewStake = next[i].Validator, next[i].Stake
 				if next[i].Stake > cur.Stake {
 					r.Reward = next[i].Stake - cur.Stake
 				}
@@ -261,14 +294,8 @@ func (c *histChain) block(s *finalize.Store, h uint32) error {
 			c.rewards[rewardKey{string(cur.Address), h}] = r
 		}
 		c.stakers = next
+		c.blocks[h] = blk // committed blocks only
 	}
-	blk := make([]byte, 40+c.rng.IntN(200))
-	binary.LittleEndian.PutUint32(blk, h)
-	for i := 4; i < len(blk); i++ {
-		blk[i] = byte(c.rng.Uint32())
-	}
-	c.blocks[h] = blk
-	s.NotifyBlock(blk, h)
 	return nil
 }
 
@@ -352,7 +379,7 @@ func (b backend) table(name string) string {
 // replacements, mapping and program removals, rewound transactions, aborted blocks, dry
 // runs, staking rewards with stakers leaving and joining) driven through finalize.Store
 // into the history plugin, for SQLite and for a private PostgreSQL 15 server. After
-// Unload, internal/historydb must answer, for every sampled (program, mapping, key,
+// Unload, historydb must answer, for every sampled (program, mapping, key,
 // height) tuple (present and absent keys; every key at a few heights), exactly what the
 // store held at the end of that block; every staking reward and block row must be the
 // expected one, and every table must hold exactly one row per event delivered. Then the
@@ -436,10 +463,12 @@ func TestHistoryPluginRandomChain(t *testing.T) {
 					present++
 				}
 			}
-			t.Logf("%d blocks (%d aborted, %d dry runs, %d replacements), %d events, %d samples (%d present); rows %v",
-				blocks, chain.aborted, chain.dryRuns, chain.replaced, len(sent.Events()), len(samples), present, cnt.rows)
+			t.Logf("%d blocks (%d aborted, %d dry runs, %d replacements dropping %d keys, %d validator moves), "+
+				"%d events, %d samples (%d present); rows %v", blocks, chain.aborted, chain.dryRuns, chain.replaced,
+				chain.dropped, chain.moved, len(sent.Events()), len(samples), present, cnt.rows)
 			if len(samples) < 200 || present < 50 || len(samples)-present < 50 || chain.aborted == 0 ||
-				chain.dryRuns == 0 || chain.replaced == 0 || cnt.rows["mapping_removals"] == 0 {
+				chain.dryRuns == 0 || chain.replaced == 0 || chain.dropped == 0 || chain.moved == 0 ||
+				cnt.rows["mapping_removals"] == 0 {
 				t.Fatal("the chain or the sample does not cover what the proof needs")
 			}
 
@@ -642,9 +671,9 @@ func rowCounts(t *testing.T, ctx context.Context, db *sql.DB, be backend) map[st
 }
 
 // TestHistoryReplaceMappingDropsKeys: a replace_mapping drops the keys that are not among
-// its entries. snarkVM reports only one MappingUpdate per new entry, so no plugin would learn
-// that the other keys are gone; finalize.Store sends a keyless MappingRemoval first, and the
-// history query must find the dropped keys absent.
+// its entries. finalize.Store sends, as snarkVM does, one keyed MappingRemoval per dropped key
+// before the updates: the history plugin stores a NULL row for bob (no whole-mapping
+// removal), and the history query finds bob absent at 2 and present at 1, alice updated.
 func TestHistoryReplaceMappingDropsKeys(t *testing.T) {
 	lib := ctest.HistoryPlugin(t)
 	dir := t.TempDir()
@@ -667,10 +696,14 @@ func TestHistoryReplaceMappingDropsKeys(t *testing.T) {
 			return s.ReplaceMapping(p, mp, []finalize.Entry{{Key: []byte("alice"), Value: []byte("3")}})
 		}},
 	} {
-		if err := s.Finalize(step.h, finalize.RealRun, step.fn); err != nil {
+		if err := s.Finalize(step.h, finalize.RealRun, func() error {
+			if err := step.fn(); err != nil {
+				return err
+			}
+			return s.NotifyBlock([]byte{byte(step.h)}, step.h)
+		}); err != nil {
 			t.Fatal(err)
 		}
-		s.NotifyBlock([]byte{byte(step.h)}, step.h)
 	}
 	if _, ok, _ := s.GetValue(p, mp, []byte("bob")); ok {
 		t.Fatal("the store kept bob")
@@ -681,11 +714,31 @@ func TestHistoryReplaceMappingDropsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	v, found, err := historydb.Query(t.Context(), db, historydb.SQLite, "", p, mp, []byte("bob"), 2)
-	if err != nil {
-		t.Fatal(err)
+	for _, q := range []struct {
+		key   string
+		h     uint32
+		found bool
+		value string
+	}{
+		{"bob", 1, true, "2"}, {"bob", 2, false, ""}, {"alice", 1, true, "1"}, {"alice", 2, true, "3"},
+	} {
+		v, found, err := historydb.Query(t.Context(), db, historydb.SQLite, "", p, mp, []byte(q.key), q.h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found != q.found || string(v) != q.value {
+			t.Errorf("%s at %d: found=%v %q, want found=%v %q", q.key, q.h, found, v, q.found, q.value)
+		}
 	}
-	if found {
-		t.Errorf("bob was dropped by replace_mapping at height 2, but the history still finds it at 2 (value %q)", v)
+	var nulls, removals int
+	mustScan := func(q string, dst *int) {
+		if err := db.QueryRowContext(t.Context(), q).Scan(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustScan("SELECT COUNT(*) FROM mapping_history WHERE value IS NULL AND key = CAST('bob' AS BLOB) AND block_height = 2", &nulls)
+	mustScan("SELECT COUNT(*) FROM mapping_removals", &removals)
+	if nulls != 1 || removals != 0 {
+		t.Errorf("rows: %d NULL rows for bob at 2, %d mapping removals; want 1 and 0 (a keyed removal per dropped key)", nulls, removals)
 	}
 }

@@ -54,10 +54,16 @@ func smallChain(t *testing.T, s *finalize.Store) int {
 		big[i] = byte(i * 7)
 	}
 	blocks := 0
-	block := func(h uint32, fn func() error, bytes []byte) error {
-		err := s.Finalize(h, finalize.RealRun, fn)
-		s.NotifyBlock(bytes, h)
-		blocks++
+	block := func(h uint32, fn func() error, bytes []byte) error { // the finalize package doc's wiring
+		err := s.Finalize(h, finalize.RealRun, func() error {
+			if err := fn(); err != nil {
+				return err
+			}
+			return s.NotifyBlock(bytes, h)
+		})
+		if err == nil {
+			blocks++ // an aborted block gets no Block event
+		}
 		return err
 	}
 	must(block(10, func() error {
@@ -344,7 +350,9 @@ func TestRustPanickyPlugin(t *testing.T) {
 			}); err != nil {
 				t.Fatalf("Finalize after the panics: %v", err)
 			}
-			s.NotifyBlock([]byte("late"), 20)
+			if err := s.NotifyBlock([]byte("late"), 20); err != nil {
+				t.Fatalf("NotifyBlock after the panics: %v", err)
+			}
 			info := pluginInfo(t, m, name)
 			m.Unload()
 

@@ -240,10 +240,12 @@ func (s *Store) FinishAtomic() error {
 // It fails with [ErrAtomicInProgress] if a batch is already in progress (fn is not run).
 //
 // Inside fn, call the write operations, [Store.AtomicCheckpoint]/[Store.AtomicRewind] as the
-// block's transactions require, then [Store.NotifyStakingRewards]; do not call StartAtomic,
-// FinishAtomic or AbortAtomic. [Store.NotifyBlock] goes either after Finalize returned nil
-// (delivered at once, the usual place) or inside fn (held with the block's other events and
-// dropped if the block aborts): both deliver it after the block's mapping and staking events.
+// block's transactions require, then [Store.NotifyStakingRewards] and [Store.NotifyBlock];
+// do not call StartAtomic, FinishAtomic or AbortAtomic. NotifyBlock inside fn is the
+// documented place: the Block event is held with the block's other events and delivered
+// after them, dropped if the block aborts, and a halt-policy plugin that fails on it makes
+// Finalize return the error. (Calling NotifyBlock after Finalize instead is correct only
+// after a nil error, and then its own error must be checked.)
 func (s *Store) Finalize(height uint32, mode Mode, fn func() error) error {
 	s.mu.Lock()
 	if s.inAtomic {

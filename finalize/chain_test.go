@@ -31,8 +31,8 @@ func scriptedChain(t testing.TB, s *Store) {
 	}
 	finalizeBlock := func(h uint32, mode Mode, fn func() error) error {
 		err := s.Finalize(h, mode, fn)
-		if err == nil && mode == RealRun {
-			s.NotifyBlock([]byte("block-"+string(rune('0'+h))), h)
+		if err == nil && mode == RealRun { // after a nil error only; NotifyBlock's own error checked
+			err = s.NotifyBlock([]byte("block-"+string(rune('0'+h))), h)
 		}
 		return err
 	}
@@ -69,14 +69,17 @@ func scriptedChain(t testing.TB, s *Store) {
 	}
 	// A dry run of block 3'.
 	must(finalizeBlock(3, DryRun, func() error { return s.RemoveProgram(cr) }))
-	// Block 3: replacement, mapping and program removals, rewards with a leaving staker.
+	// Block 3: replacements (of an empty mapping; of one that drops bob and keeps alice),
+	// mapping and program removals, rewards with a leaving staker and one that moved to
+	// another validator.
 	must(finalizeBlock(3, RealRun, func() error {
 		must(s.ReplaceMapping(cr, bonded, []Entry{{b("alice"), b("1010")}, {b("carol"), b("500")}}))
+		must(s.ReplaceMapping(cr, acct, []Entry{{b("dave"), b("5")}, {b("alice"), b("95")}}))
 		must(s.RemoveMapping(tok, bal))
 		must(s.InitializeMapping(tok, b("supply")))
 		must(s.UpdateKeyValue(tok, b("supply"), b("total"), b("1")))
 		must(s.RemoveProgram(tok))
-		s.NotifyStakingRewards(stakers(1010, 500), stakers(1005, 0)[:1], 3)
+		s.NotifyStakingRewards(stakers(1010, 500), []Staker{{b("alice"), b("val3"), 1005}}, 3)
 		return nil
 	}))
 }

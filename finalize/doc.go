@@ -16,10 +16,19 @@
 //	        // the block's writes: InitializeMapping, UpdateKeyValue, RemoveKeyValue, …,
 //	        // with AtomicCheckpoint/AtomicRewind around each transaction that may fail
 //	        store.NotifyStakingRewards(b.StakersBefore, b.StakersAfter, b.Height)
-//	        return nil // an error aborts the block: state rolled back, nothing delivered
+//	        return store.NotifyBlock(b.Bytes, b.Height) // held: delivered last, with the batch
+//	        // any error returned aborts the block: state rolled back, nothing delivered
 //	    })
-//	    // err: fn's error, or a plugin with error_policy halt failed (stop the node)
-//	    store.NotifyBlock(b.Bytes, b.Height)
+//	    if err != nil {
+//	        // fn's error (the block was aborted, no plugin saw any of it), or a plugin with
+//	        // error_policy halt failed on one of the block's events (the block is committed):
+//	        // errors.Is(err, finalize.ErrDelivery); stop the node
+//	    }
+//
+// NotifyBlock belongs inside fn: the Block event is then part of the block's batch, so an
+// aborted block gets none and a halt-policy plugin's failure on it is returned by Finalize.
+// A node that calls NotifyBlock after Finalize instead must do so only when Finalize
+// returned nil, and check NotifyBlock's own error (nil unless a halt-policy plugin failed).
 //
 // Speculation (proposing or checking a block) runs Finalize with [DryRun]: the batch is
 // always rolled back and no plugin sees anything.
@@ -37,7 +46,7 @@
 // placed there whatever the order of the calls). [Store.AtomicRewind] drops the events
 // after the checkpoint, [Store.AbortAtomic] drops them all: plugins never see a write that
 // was rolled back. A canonical write outside a batch is delivered right after it, with
-// Broadcast. NotifyBlock outside a batch (the usual call, after Finalize) delivers at once.
+// Broadcast. NotifyBlock outside a batch delivers at once and returns the delivery error.
 // [Store.SetSlipstream](false) silences everything.
 //
 // A kind no plugin subscribes to costs nothing: the store asks HasSubscribers (one atomic

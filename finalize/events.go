@@ -238,10 +238,11 @@ func (s *Store) releaseHeldLocked() {
 // current is the staker set before the distribution, next the set after it.
 //
 // Canonical only (inside [Store.Finalize] with [RealRun], or with [Store.SetCanonical]):
-// one StakingReward event per staker of current, in the order of current, with reward =
-// next stake − current stake (0 if the stake shrank: saturating) and new_stake = next
-// stake; a staker missing from next gets reward 0 and its current stake. The validator is
-// always the one of current (the one that paid the reward). Stakers are matched by Address.
+// one StakingReward event per staker of current, in the order of current, with the
+// validator and new_stake of that staker's entry in next and reward = next stake − current
+// stake (0 if the stake shrank: saturating). A staker missing from next keeps its current
+// validator and stake, with reward 0; a staker only in next gets no event. Stakers are
+// matched by Address (the first entry of next wins). These are snarkVM's rules.
 //
 // Inside a batch the events are held and delivered at [Store.FinishAtomic] after all the
 // batch's mapping events, wherever in the batch this is called. Outside a batch they are
@@ -276,7 +277,8 @@ func (s *Store) NotifyStakingRewards(current, next []Staker, height uint32) {
 	}
 }
 
-// stakingEvents computes the StakingReward events; the byte fields borrow current's slices.
+// stakingEvents computes the StakingReward events; the byte fields borrow current's and
+// next's slices.
 func stakingEvents(current, next []Staker, height uint32) []abi.Event {
 	find := func(addr []byte) (Staker, bool) {
 		for _, n := range next {
@@ -305,7 +307,7 @@ func stakingEvents(current, next []Staker, height uint32) []abi.Event {
 			Staker: c.Address, Validator: c.Validator, NewStake: c.Stake,
 		}
 		if n, ok := find(c.Address); ok {
-			ev.NewStake = n.Stake
+			ev.Validator, ev.NewStake = n.Validator, n.Stake
 			if n.Stake > c.Stake {
 				ev.Reward = n.Stake - c.Stake
 			}
@@ -317,34 +319,38 @@ func stakingEvents(current, next []Staker, height uint32) []abi.Event {
 
 // NotifyBlock reports that the block at height was committed; block is its encoding.
 //
-// It does not need a canonical finalization, only a mode other than [DryRun]. Inside a
-// batch (inside [Store.Finalize]'s fn) the event is held and delivered last at
-// [Store.FinishAtomic] (dropped if the batch is aborted); outside a batch (the usual call,
-// after Finalize returned) it is delivered at once. A delivery error (only a plugin with
-// error_policy halt) is logged; inside a batch it is returned by FinishAtomic.
+// It does not need a canonical finalization, only a mode other than [DryRun]. The usual
+// call is inside [Store.Finalize]'s fn, after the block's writes: the event is then held
+// with the block's other events and delivered last at [Store.FinishAtomic], so an aborted
+// block gets no Block event, and a failed delivery is returned by Finalize; NotifyBlock
+// itself returns nil there. Outside a batch (for example after Finalize returned nil) it is
+// delivered at once, and its error is the plugin manager's: nil unless a plugin with
+// error_policy halt failed on it, then that error wrapped with [ErrDelivery] (stop the node).
+// Never call it after a Finalize that returned an error: that block was not committed.
 //
 // # Memory
 //
 // With no plugin subscribed to Block it returns after a few atomic loads: no lock, no
 // allocation. Outside a batch block is passed to the manager without a copy.
-func (s *Store) NotifyBlock(block []byte, height uint32) {
+func (s *Store) NotifyBlock(block []byte, height uint32) error {
 	if s.subscribed(abi.Block) == nil {
-		return
+		return nil
 	}
 	ev := abi.Event{Kind: abi.Block, BlockHeight: height, Block: block}
 	s.mu.Lock()
 	b := s.subscribed(abi.Block)
 	if b == nil || s.mode == DryRun {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	if s.inAtomic {
 		s.hold(phaseBlock, ev)
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	s.mu.Unlock()
 	if err := s.deliver("notify_block", b, ev); err != nil {
-		s.log.Error().Err(err).Uint32("height", height).Msg("finalize: delivering the block failed")
+		return fmt.Errorf("%w (block %d)", err, height)
 	}
+	return nil
 }

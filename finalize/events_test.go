@@ -92,22 +92,22 @@ func TestRemoveProgramOneRemovalPerMapping(t *testing.T) {
 	}
 }
 
-// Item 3: ReplaceMapping gives one update per new entry, in order, and nothing for old keys.
+// Item 3 (issue 12.1): ReplaceMapping gives a removal per dropped old key, then one update
+// per new entry, in order; more cases in TestReplaceMappingRemovesDroppedKeys.
 func TestReplaceMappingRemovalThenOneUpdatePerEntry(t *testing.T) {
 	s, r := newRecorded(t)
 	mustNil(t, s.UpdateKeyValue(b("p"), b("m"), b("old"), b("1")))
 	entries := []Entry{{b("z"), b("1")}, {b("a"), b("2")}, {b("z"), b("3")}}
 	mustNil(t, s.Finalize(4, RealRun, func() error { return s.ReplaceMapping(b("p"), b("m"), entries) }))
-	// The keyless removal says the old contents ("old") are gone.
-	wantEvents(t, r, "R4 p/m *", "U4 p/m z=1", "U4 p/m a=2", "U4 p/m z=3")
+	wantEvents(t, r, "R4 p/m old", "U4 p/m z=1", "U4 p/m a=2", "U4 p/m z=3")
 
 	r.Reset()
 	s.SetCanonical(true)
 	mustNil(t, s.ReplaceMapping(b("p"), b("n"), entries[:2]))
-	wantEvents(t, r, "R4 p/n *", "U4 p/n z=1", "U4 p/n a=2")
+	wantEvents(t, r, "U4 p/n z=1", "U4 p/n a=2")
 	r.Reset()
 	mustNil(t, s.ReplaceMapping(b("p"), b("n"), nil))
-	wantEvents(t, r, "R4 p/n *")
+	wantEvents(t, r, "R4 p/n a", "R4 p/n z")
 }
 
 // Item 3: staking rewards.

@@ -9,7 +9,9 @@ import (
 )
 
 // A node installs the plugin manager once, finalizes every block with Finalize, reports
-// the staking rewards inside it and the block after it, and unloads the plugins at shutdown.
+// the staking rewards and the block inside it (so that an aborted block reports nothing and
+// a halt-policy plugin's failure comes back from Finalize), and unloads the plugins at
+// shutdown.
 func Example() {
 	mgr := host.NewManager() // a real node: host.FromConfigFiles(configs, …)
 	defer mgr.Unload()
@@ -31,17 +33,19 @@ func Example() {
 		current := []finalize.Staker{{Address: alice, Validator: bob, Stake: 100}}
 		next := []finalize.Staker{{Address: alice, Validator: bob, Stake: 103}}
 		store.NotifyStakingRewards(current, next, 1)
-		return nil
+		return store.NotifyBlock([]byte("block-1 bytes"), 1) // held: delivered last, at commit
 	})
-	fmt.Println("block 1:", err)
-	store.NotifyBlock([]byte("block-1 bytes"), 1)
+	fmt.Println("block 1:", err) // non-nil: fn failed (nothing delivered) or a halt plugin failed
 
 	// Block 2 fails half-way: everything it wrote is rolled back, no plugin sees it.
 	err = store.Finalize(2, finalize.RealRun, func() error {
 		if err := store.UpdateKeyValue(credits, account, bob, []byte("5")); err != nil {
 			return err
 		}
-		return store.InsertKeyValue(credits, account, alice, []byte("0")) // alice exists
+		if err := store.InsertKeyValue(credits, account, alice, []byte("0")); err != nil {
+			return err // alice exists
+		}
+		return store.NotifyBlock([]byte("block-2 bytes"), 2) // not reached
 	})
 	fmt.Println("block 2 key exists:", errors.Is(err, finalize.ErrKeyExists))
 

@@ -105,7 +105,7 @@ func TestRecorderChainGolden(t *testing.T) {
 			// finished batch (blocks 1, 2 and 3: mapping events and rewards) plus one per
 			// NotifyBlock made outside a batch; the single plugin got no batch call.
 			if tt.batch {
-				wantBatches := []string{"batch 3", "batch 1", "batch 5", "batch 1", "batch 8", "batch 1"}
+				wantBatches := []string{"batch 3", "batch 1", "batch 5", "batch 1", "batch 10", "batch 1"}
 				if !slices.Equal(batches, wantBatches) {
 					t.Errorf("batch calls %q, want %q", batches, wantBatches)
 				}

@@ -301,21 +301,47 @@ func removalEvent(height uint32, program, mapping, key []byte, hasKey bool) abi.
 // ReplaceMapping replaces all entries of a mapping with entries (a later duplicate key
 // wins). It fails with [ErrMappingNotFound] if the mapping is not initialized.
 //
-// Canonical: a keyless MappingRemoval (the old contents are gone), then one MappingUpdate
-// per element of entries, in order. snarkVM sends only the updates, which leaves a
-// plugin that keeps history unable to tell that the keys missing from entries were
-// removed; the removal makes "replace" mean what it does to the state.
+// Canonical: first one MappingRemoval (with its key) per key of the old mapping that
+// entries does not contain, in the old mapping's order, then one MappingUpdate per element
+// of entries, in order (a duplicate key gets an update per occurrence). A key that stays
+// gets no removal, only its update. This is snarkVM's rule; a plugin that keeps history
+// thus sees every key that the replacement dropped.
+//
+// The old mapping's order is the order of [Storage.Entries]: bytewise key order, which
+// depends only on the mapping's contents, never on the order the keys were written in
+// (snarkVM's in-memory IndexMap keeps insertion order, its RocksDB backend the order of
+// the keys' encodings; both list the removals before the updates, as here).
+//
+// # Memory
+//
+// With a plugin subscribed to MappingRemoval, the old entries are listed and a set of the
+// new keys is built (allocations in proportion to both); without one, neither.
 func (s *Store) ReplaceMapping(program, mapping []byte, entries []Entry) error {
 	const op = "replace_mapping"
 	var upd, rem broadcaster
+	var dropped [][]byte // the old keys that entries does not contain, in the old order
 	err := func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if err := s.mappingExists(op, program, mapping); err != nil {
 			return err
 		}
-		if err := s.dropMappingLocked(op, program, mapping); err != nil {
-			return err
+		upd, rem = s.mappingSink(abi.MappingUpdate), s.mappingSink(abi.MappingRemoval)
+		var old []Entry
+		if rem != nil || s.inAtomic {
+			var err error
+			if old, err = s.storage.Entries(program, mapping); err != nil {
+				return storageErr(op, program, mapping, err)
+			}
+		}
+		if rem != nil && len(old) > 0 {
+			dropped = droppedKeys(old, entries)
+		}
+		if err := s.storage.DropMapping(program, mapping); err != nil {
+			return storageErr(op, program, mapping, err)
+		}
+		if s.inAtomic {
+			s.recordUndo(undoDrop, program, mapping, nil, nil, false, old)
 		}
 		if err := s.storage.CreateMapping(program, mapping); err != nil {
 			return storageErr(op, program, mapping, err)
@@ -330,11 +356,10 @@ func (s *Store) ReplaceMapping(program, mapping []byte, entries []Entry) error {
 				return storageErr(op, program, mapping, err)
 			}
 		}
-		upd, rem = s.mappingSink(abi.MappingUpdate), s.mappingSink(abi.MappingRemoval)
 		if (upd != nil || rem != nil) && s.inAtomic {
 			h := s.height.Load()
-			if rem != nil {
-				s.hold(phaseMapping, removalEvent(h, program, mapping, nil, false))
+			for _, k := range dropped {
+				s.hold(phaseMapping, removalEvent(h, program, mapping, k, true))
 			}
 			if upd != nil {
 				for _, e := range entries {
@@ -349,20 +374,40 @@ func (s *Store) ReplaceMapping(program, mapping []byte, entries []Entry) error {
 		return err
 	}
 	h := s.height.Load()
-	evs := make([]abi.Event, 0, len(entries)+1)
+	n := len(dropped)
+	if upd != nil {
+		n += len(entries)
+	}
+	if n == 0 {
+		return nil
+	}
+	evs := make([]abi.Event, 0, n)
 	b := upd
-	if rem != nil {
-		evs, b = append(evs, removalEvent(h, program, mapping, nil, false)), rem
+	for _, k := range dropped {
+		evs, b = append(evs, removalEvent(h, program, mapping, k, true)), rem
 	}
 	if upd != nil {
 		for _, e := range entries {
 			evs = append(evs, updateEvent(h, program, mapping, e.Key, e.Value))
 		}
 	}
-	if len(evs) == 0 {
-		return nil
-	}
 	return s.deliverBatch(op, b, evs)
+}
+
+// droppedKeys returns the keys of old that entries does not contain, in the order of old.
+// The slices are old's.
+func droppedKeys(old, entries []Entry) [][]byte {
+	keep := make(map[string]struct{}, len(entries))
+	for _, e := range entries {
+		keep[string(e.Key)] = struct{}{}
+	}
+	var out [][]byte
+	for _, e := range old {
+		if _, ok := keep[string(e.Key)]; !ok {
+			out = append(out, e.Key)
+		}
+	}
+	return out
 }
 
 func updateEvent(height uint32, program, mapping, key, value []byte) abi.Event {

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // maxRound bounds the events an async worker hands to the plugin in one round.
@@ -145,7 +146,7 @@ func (q *asyncQueue) depth() int {
 // empty.
 func (q *asyncQueue) run(s *slot) {
 	defer close(q.done)
-	a := abi.NewArena()
+	a := cabi.NewArena()
 	defer a.Free()
 	var evs []abi.Event
 	var b batch

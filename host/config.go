@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"os"
@@ -15,7 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/rs/zerolog"
 	"github.com/titanous/json5"
 )
 
@@ -103,9 +107,11 @@ type Config struct {
 	DrainTimeout         time.Duration
 	// SHA256 is the pinned hash of the library (lowercase hex), or "".
 	SHA256 string
-	// AllowInsecure accepts a library or config writable by other users.
+	// AllowInsecure skips the ownership and permission checks of the library, the config
+	// and the directories above them (see checkLibrary).
 	AllowInsecure bool
 
+	lib    *checkedLib    // the library's checks, made before the manager's lock (prepareLib)
 	values map[string]any // the whole document, numbers as json5.Number
 	json   []byte         // the whole document as strict JSON
 }
@@ -117,36 +123,124 @@ var hostKeys = map[string]bool{
 	"sha256": true, "allow_insecure": true,
 }
 
-// LoadConfig reads and parses a plugin config file. Errors are *LoadError naming the file,
-// wrapping ErrConfigRead, ErrConfigSyntax, ErrConfigInvalid or ErrNoLibpath.
+// MaxConfigSize is the largest config file the host reads (1 MiB): a config is a few
+// settings, and a bigger file (or /dev/zero) must not grow the node's memory.
+const MaxConfigSize = 1 << 20
+
+// LoadConfig reads and parses a plugin config file of a C-ABI plugin, which must set
+// libpath. Errors are *LoadError naming the file, wrapping ErrConfigRead, ErrConfigSyntax,
+// ErrConfigInvalid or ErrNoLibpath.
 func LoadConfig(path string) (*Config, error) {
+	cfg, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.LibPath == "" {
+		return nil, &LoadError{Config: cfg.File, Err: fmt.Errorf("%w: add libpath: \"path/to/libplugin%s\" (relative to the config's directory)", ErrNoLibpath, libExt)}
+	}
+	return cfg, nil
+}
+
+// readConfig is the one reader of config files (LoadConfig, Register, ReloadPlugin): it
+// reads the regular file at path (at most MaxConfigSize bytes; a FIFO or device is refused
+// at once instead of blocking) and parses it. A missing libpath is not an error here
+// (Go-native plugins need none). Errors are *LoadError naming the file.
+func readConfig(path string) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, &LoadError{Config: path, Err: fmt.Errorf("%w: %v", ErrConfigRead, err)}
 	}
-	data, err := os.ReadFile(abs)
+	data, err := readRegularFile(abs, MaxConfigSize)
 	if err != nil {
-		return nil, &LoadError{Config: abs, Err: fmt.Errorf("%w: %v (check the path and its permissions)", ErrConfigRead, err)}
+		return nil, &LoadError{Config: abs, Err: fmt.Errorf("%w: %w", ErrConfigRead, err)}
 	}
 	cfg, err := ParseConfig(abs, data)
 	if err != nil {
 		return nil, &LoadError{Config: abs, Err: err}
 	}
-	if cfg.LibPath == "" {
-		return nil, &LoadError{Config: abs, Err: fmt.Errorf("%w: add libpath: \"path/to/libplugin%s\" (relative to the config's directory)", ErrNoLibpath, libExt)}
-	}
 	return cfg, nil
 }
 
+// readRegularFile reads the file at path, which must be a regular file of at most max
+// bytes. It opens without blocking (a FIFO would wait for a writer) and checks the open
+// file, not the path, so that a file swapped in between cannot slip through.
+func readRegularFile(path string, max int64) ([]byte, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %v", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than the limit of %d bytes (1 MiB) for a config file", path, max)
+	}
+	return data, nil
+}
+
+// openRegular opens path for reading without blocking and refuses anything but a regular
+// file (a FIFO, a device such as /dev/zero, a directory), with an error that says what the
+// path is and what to do.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlocking, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%v (check the path and its permissions)", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file (it is a %s): point to a plain file", path, fileKind(fi.Mode()))
+	}
+	return f, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
+// utf8BOM is a UTF-8 byte order mark, which JSON5 reads as white space.
+const utf8BOM = "\xef\xbb\xbf"
+
 // ParseConfig parses the JSON5 text of a config file whose absolute path is file (used to
 // resolve a relative libpath). A missing libpath is not an error here (Go-native plugins
-// need none); LoadConfig requires it.
+// need none); LoadConfig requires it. Nothing but white space and comments may follow the
+// top-level object, and objects and arrays may nest at most MaxConfigDepth deep.
 func ParseConfig(file string, data []byte) (*Config, error) {
-	dec := json5.NewDecoder(bytes.NewReader(data))
+	data = bytes.TrimPrefix(data, []byte(utf8BOM))
+	// The decoder recurses once per level: bound the depth on the raw text first, so that
+	// 2,000,000 '[' cost a scan, not gigabytes of stack.
+	if err := checkDepth(data, MaxConfigDepth); err != nil {
+		return nil, err
+	}
+	r := bytes.NewReader(data)
+	dec := json5.NewDecoder(r)
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfigSyntax, err)
+	}
+	rest, _ := io.ReadAll(io.MultiReader(dec.Buffered(), r))
+	if at, ok := trailingText(rest); ok {
+		return nil, fmt.Errorf("%w: text after the end of the top-level value (byte %d: %q): remove it, or move it inside the { … }",
+			ErrConfigSyntax, len(data)-len(rest)+at, excerpt(rest[at:]))
 	}
 	values, ok := doc.(map[string]any)
 	if !ok {
@@ -216,8 +310,8 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		cfg.LibPath = filepath.Clean(lp)
 	}
 	if n, ok := str("name"); ok {
-		if strings.TrimSpace(n) == "" {
-			bad("name", "a non-empty string")
+		if err := checkName(n); err != nil {
+			errs = append(errs, fmt.Errorf("%w: name: %w", ErrConfigInvalid, err))
 		}
 		cfg.Name = n
 	}
@@ -410,5 +504,168 @@ func writeStrictJSON(b *bytes.Buffer, v any) {
 	default:
 		s, _ := json.Marshal(v)
 		b.Write(s)
+	}
+}
+
+// checkDepth scans raw JSON5 text for brackets outside strings and comments and refuses
+// nesting deeper than max before the decoder (which recurses per level) sees it.
+// Malformed text is left to the decoder to report.
+func checkDepth(data []byte, max int) error {
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '"', '\'':
+			for i++; i < len(data) && data[i] != c; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		case '/':
+			switch {
+			case i+1 < len(data) && data[i+1] == '/':
+				for i += 2; i < len(data) && data[i] != '\n' && data[i] != '\r'; i++ {
+				}
+			case i+1 < len(data) && data[i+1] == '*':
+				end := bytes.Index(data[i+2:], []byte("*/"))
+				if end < 0 {
+					return nil
+				}
+				i += 2 + end + 1
+			}
+		case '[', '{':
+			if depth++; depth > max {
+				return fmt.Errorf("%w: arrays and objects nest deeper than %d levels (at byte %d)", ErrConfigSyntax, max, i)
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return nil
+}
+
+// trailingText returns the offset of the first byte in rest that is neither JSON5 white
+// space nor part of a comment, and whether there is one.
+func trailingText(rest []byte) (int, bool) {
+	for i := 0; i < len(rest); {
+		switch {
+		case rest[i] == ' ' || rest[i] == '\t' || rest[i] == '\n' || rest[i] == '\r' || rest[i] == '\v' || rest[i] == '\f':
+			i++
+		case bytes.HasPrefix(rest[i:], []byte("//")):
+			end := bytes.IndexAny(rest[i:], "\r\n")
+			if end < 0 {
+				return 0, false
+			}
+			i += end
+		case bytes.HasPrefix(rest[i:], []byte("/*")):
+			end := bytes.Index(rest[i+2:], []byte("*/"))
+			if end < 0 {
+				return i, true
+			}
+			i += 2 + end + 2
+		default:
+			r, n := utf8.DecodeRune(rest[i:])
+			if r != utf8.RuneError && unicode.Is(unicode.Zs, r) || r == '\u2028' || r == '\u2029' || r == '\ufeff' {
+				i += n
+				continue
+			}
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// excerpt returns the start of b for an error message.
+func excerpt(b []byte) string {
+	const n = 40
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// MaxNameLen is the longest plugin name, in bytes.
+const MaxNameLen = 128
+
+// checkName refuses a plugin name that is not printable UTF-8 (control characters and
+// newlines would reach log lines raw, invalid UTF-8 breaks /metrics), that is empty or
+// white space only, or longer than MaxNameLen bytes. The error wraps ErrInvalidName.
+func checkName(name string) error {
+	show := name
+	if len(show) > 40 {
+		show = show[:40]
+	}
+	switch {
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%w: %q… is longer than %d bytes", ErrInvalidName, show, MaxNameLen)
+	case strings.TrimSpace(name) == "":
+		return fmt.Errorf("%w: the name is empty or white space only", ErrInvalidName)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidName, show)
+	}
+	for _, r := range name {
+		if !unicode.IsGraphic(r) {
+			return fmt.Errorf("%w: %q holds the unprintable character %U (names are printable text, no control characters or newlines)", ErrInvalidName, show, r)
+		}
+	}
+	return nil
+}
+
+// Suspicious returns a warning for each top-level key that is not a host setting but is
+// within two edits of one (eror_policy, LibPath, sha265; one edit for the short "name", so
+// that plugin keys such as "node" or "date" pass): probably a misspelled setting, which the
+// host would silently hand to the plugin as the plugin's own key. Sorted by key.
+func (c *Config) Suspicious() []string {
+	var out []string
+	for _, k := range c.PluginKeys() {
+		lk := strings.ToLower(strings.ReplaceAll(k, "-", "_"))
+		best, bestD := "", 3
+		for h := range hostKeys {
+			limit := 2
+			if len(h) <= 4 {
+				limit = 1
+			}
+			if d := editDistance(lk, h, 3); d <= limit && (d < bestD || d == bestD && h < best) {
+				best, bestD = h, d
+			}
+		}
+		if best != "" {
+			out = append(out, fmt.Sprintf("key %q is not a host setting but looks like %q: a misspelling? (as it is, the plugin gets it as its own key)", k, best))
+		}
+	}
+	return out
+}
+
+// editDistance is the edit distance of a and b (bytes; insertions, deletions,
+// substitutions and transpositions of neighbours count one each), or limit when it is at
+// least limit.
+func editDistance(a, b string, limit int) int {
+	if d := len(a) - len(b); d >= limit || -d >= limit {
+		return limit
+	}
+	pp, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], pp[j-2]+1)
+			}
+		}
+		pp, prev, cur = prev, cur, pp
+	}
+	return min(prev[len(b)], limit)
+}
+
+// warnSuspicious logs Suspicious's warnings on the plugin's logger.
+func (c *Config) warnSuspicious(log zerolog.Logger) {
+	for _, w := range c.Suspicious() {
+		log.Warn().Str("config", c.File).Msg(w)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,11 @@ func TestConfigSyntaxRefused(t *testing.T) {
 		{"dot_infinity_nested", `{a: [1, {b: +.Infinity}]}`},
 		{"deep_array", `{a: ` + strings.Repeat("[", MaxConfigDepth) + strings.Repeat("]", MaxConfigDepth) + `}`},
 		{"deep_object", `{a: ` + strings.Repeat("{a:", MaxConfigDepth) + "1" + strings.Repeat("}", MaxConfigDepth) + `}`},
+		// 18.8: text after the top-level object was ignored (policy log, no pin).
+		{"trailing_text", `{ libpath: "x.so" } sha256: "` + strings.Repeat("ab", 32) + `", error_policy: "halt" }`},
+		{"trailing_value", `{ libpath: "x.so" } {}`},
+		{"trailing_after_comment", "{ libpath: 'x.so' } // c\n x"},
+		{"trailing_unclosed_comment", `{ libpath: 'x.so' } /* c`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,7 +123,11 @@ func TestConfigSyntaxRefused(t *testing.T) {
 			}
 		})
 	}
-	// The deepest nesting allowed still parses.
+	// The deepest nesting allowed still parses; brackets in strings and comments do not count.
+	deepText := `{a: "` + strings.Repeat("[", 100) + `", b: '{{{{\'{{', /* ` + strings.Repeat("{", 100) + ` */ // ` + strings.Repeat("[", 100) + "\n c: 1}"
+	if _, err := ParseConfig("/c.json5", []byte(deepText)); err != nil {
+		t.Fatalf("brackets in strings and comments: %v", err)
+	}
 	ok := `{a: ` + strings.Repeat("[", MaxConfigDepth-1) + strings.Repeat("]", MaxConfigDepth-1) + `}`
 	if _, err := ParseConfig("/c.json5", []byte(ok)); err != nil {
 		t.Fatalf("depth %d: %v", MaxConfigDepth, err)
@@ -128,6 +138,7 @@ func FuzzParseConfig(f *testing.F) {
 	for _, s := range []string{
 		`{libpath: 'a.so'}`, `/* c */ {a: 0x10, b: +1, c: .5, d: Infinity, e: 'x',}`,
 		`{libpath: "x", delivery: "async", queue_capacity: 10, on_full: "drop"}`, `[]`, `{`, `{a: {b: [1, 2, {c: null}]}}`,
+		`{a: 1} /* c */ {b: 2}`, "\ufeff{a: '[{'} // x", `{a: [[[['x]']]]]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -145,4 +156,127 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("JSON() = %s is not JSON: %v", cfg.JSON(), err)
 		}
 	})
+}
+
+// TestConfigDeepNestingCheap (18.7): 2,000,000 '[' are a clear ErrConfigSyntax at a small
+// cost. The decoder recurses once per level: it used 900 MB of stack (and 2 s) for them
+// before the raw text was scanned for depth; with the stack limited to 16 MB it crashed.
+func TestConfigDeepNestingCheap(t *testing.T) {
+	defer debug.SetMaxStack(debug.SetMaxStack(16 << 20))
+	for name, text := range map[string]string{
+		"open":     strings.Repeat("[", 2_000_000),
+		"balanced": `{a: ` + strings.Repeat("[", 2_000_000) + strings.Repeat("]", 2_000_000) + `}`,
+		"objects":  `{a: ` + strings.Repeat("{a:", 2_000_000) + "1" + strings.Repeat("}", 2_000_000) + `}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseConfig("/c.json5", []byte(text))
+			if !errors.Is(err, ErrConfigSyntax) || !strings.Contains(err.Error(), "nest deeper than 64") {
+				t.Fatalf("err = %v, want ErrConfigSyntax about the nesting", err)
+			}
+		})
+	}
+}
+
+// TestConfigTrailingAndBOM: white space and comments may follow the top-level object, and a
+// UTF-8 byte order mark may precede it (JSON5 white space).
+func TestConfigTrailingAndBOM(t *testing.T) {
+	for name, text := range map[string]string{
+		"trailing_space":    "{libpath: 'x.so', error_policy: 'halt'}  \n\t\r\n",
+		"trailing_comments": "{libpath: 'x.so', error_policy: 'halt'} // end\n/* more */\n// last",
+		"bom":               "\ufeff{libpath: 'x.so', error_policy: 'halt'}",
+		"bom_comment":       "\ufeff// header\n{libpath: 'x.so', error_policy: 'halt'}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := ParseConfig("/c.json5", []byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.ErrorPolicy != PolicyHalt || cfg.LibPath != filepath.Clean("/x.so") {
+				t.Errorf("settings = %+v", cfg)
+			}
+		})
+	}
+}
+
+// TestConfigNames: a config's name must be printable UTF-8 of at most MaxNameLen bytes.
+func TestConfigNames(t *testing.T) {
+	tests := []struct {
+		name, value string
+		ok          bool
+	}{
+		{"plain", "history-main", true},
+		{"unicode", "historique-été 2", true},
+		{"max_len", strings.Repeat("n", MaxNameLen), true},
+		{"too_long", strings.Repeat("n", MaxNameLen+1), false},
+		{"newline", "a\nb", false},
+		{"control", "a\x01b", false},
+		{"tab", "a\tb", false},
+		{"bidi_control", "a\u202eb", false},
+		{"spaces", "   ", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, _ := json.Marshal(tc.value)
+			_, err := ParseConfig("/c.json5", []byte(`{libpath: 'x', name: `+string(v)+`}`))
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !tc.ok && (!errors.Is(err, ErrConfigInvalid) || !errors.Is(err, ErrInvalidName)):
+				t.Fatalf("err = %v, want ErrConfigInvalid and ErrInvalidName", err)
+			}
+		})
+	}
+}
+
+// TestCheckName: invalid UTF-8 cannot come from a config (the decoder replaces it) but can
+// from a plugin's name().
+func TestCheckName(t *testing.T) {
+	for _, bad := range []string{"a\xffb", "a\nb", "", strings.Repeat("x", 1<<20)} {
+		if err := checkName(bad); !errors.Is(err, ErrInvalidName) || len(err.Error()) > 300 {
+			t.Errorf("checkName(%.20q) = %v, want a short ErrInvalidName", bad, err)
+		}
+	}
+}
+
+// TestConfigSuspicious: an unknown key within two edits of a host setting is reported.
+func TestConfigSuspicious(t *testing.T) {
+	tests := []struct {
+		key, like string // like "": not suspicious
+	}{
+		{"eror_policy", "error_policy"},
+		{"error_polcy", "error_policy"},
+		{"LibPath", "libpath"},
+		{"lib_path", "libpath"},
+		{"queue-capacity", "queue_capacity"},
+		{"sha265", "sha256"},
+		{"allow_insecur", "allow_insecure"},
+		{"nmae", "name"},
+		{"naem", "name"},
+		{"errro_policy", "error_policy"},
+		{"node", ""},
+		{"date", ""},
+		{"time", ""},
+		{"out", ""},
+		{"events", ""},
+		{"fail_every", ""},
+		{"database_url", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			cfg, err := ParseConfig("/c.json5", []byte(`{libpath: 'x', "`+tc.key+`": 1}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.Suspicious()
+			if tc.like == "" {
+				if len(got) != 0 {
+					t.Errorf("Suspicious() = %v, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 || !strings.Contains(got[0], `"`+tc.key+`"`) || !strings.Contains(got[0], `"`+tc.like+`"`) {
+				t.Errorf("Suspicious() = %v, want one naming %q and %q", got, tc.key, tc.like)
+			}
+		})
+	}
 }

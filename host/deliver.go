@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // batch is one broadcast as a slot sees it: the events, their kinds, and (for C plugins)
@@ -13,7 +14,7 @@ type batch struct {
 	present abi.EventMask         // kinds present in evs
 	counts  [abi.KindCount]uint32 // events per kind
 	payload int                   // bytes of the events' fields (for the encoder)
-	arena   *abi.Arena            // the encoding of evs; nil if no C plugin needs it
+	arena   *cabi.Arena           // the encoding of evs; nil if no C plugin needs it
 }
 
 // count fills present and counts, and sums the payload bytes for the encoder: one pass
@@ -31,7 +32,7 @@ func (b *batch) count() {
 }
 
 // encode writes the events into a (for the C plugins).
-func (b *batch) encode(a *abi.Arena) {
+func (b *batch) encode(a *cabi.Arena) {
 	b.arena = a
 	a.EncodeSized(b.evs, b.payload)
 }

@@ -10,12 +10,17 @@ import (
 // Sentinel errors, matched with errors.Is. Every error the manager returns wraps one of
 // them and names the config file or plugin it concerns.
 var (
-	// ErrConfigRead: the config file cannot be opened or read.
+	// ErrConfigRead: the config file cannot be opened or read, is not a regular file, or is
+	// larger than MaxConfigSize.
 	ErrConfigRead = errors.New("cannot read plugin config")
 	// ErrConfigSyntax: the config file is not valid JSON5 (or not a JSON5 object).
 	ErrConfigSyntax = errors.New("invalid JSON5 in plugin config")
 	// ErrConfigInvalid: a host setting in the config has a wrong type or value.
 	ErrConfigInvalid = errors.New("invalid plugin config")
+	// ErrInvalidName: a plugin name (the config's name or the plugin's own) is not
+	// printable UTF-8, or is longer than MaxNameLen bytes. It comes wrapped together with
+	// ErrConfigInvalid (the config's name) or ErrInvalidPlugin (the plugin's own name).
+	ErrInvalidName = errors.New("invalid plugin name")
 	// ErrNoLibpath: the config does not set libpath.
 	ErrNoLibpath = errors.New("libpath not set in plugin config")
 	// ErrLibraryLoad: the library cannot be loaded (missing, not a shared library, …).
@@ -27,13 +32,15 @@ var (
 	// ErrInvalidPlugin: the plugin broke the ABI while loading (_create_plugin returned NULL,
 	// name() NULL or empty, vtable too small, subscriptions without a broadcast callback).
 	ErrInvalidPlugin = errors.New("invalid plugin")
-	// ErrAlreadyLoaded: a plugin with the same resolved library path or the same name is loaded.
+	// ErrAlreadyLoaded: a plugin with the same library file (same device and inode, however
+	// it is reached) or the same name is loaded.
 	ErrAlreadyLoaded = errors.New("plugin already loaded")
 	// ErrNotLoaded: no plugin of that name is loaded.
 	ErrNotLoaded = errors.New("plugin not loaded")
 	// ErrOnLoad: the plugin's on_load (OnLoad) returned an error.
 	ErrOnLoad = errors.New("plugin on_load failed")
-	// ErrInsecure: the library or config can be written by other users (see allow_insecure).
+	// ErrInsecure: the library, the config or a directory above them is owned by another
+	// user or writable by group or others (see allow_insecure).
 	ErrInsecure = errors.New("plugin file is writable by other users")
 	// ErrHashMismatch: the library's SHA-256 differs from the config's sha256 pin.
 	ErrHashMismatch = errors.New("plugin library hash mismatch")

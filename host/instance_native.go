@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 	"github.com/slipstream-go/slipstream/internal/cmem"
 )
 
@@ -37,8 +38,8 @@ func (n *native) deliver(s *slot, b *batch, mask abi.EventMask) {
 		if s.stopping() {
 			return
 		}
-		ev := ptr + uintptr(i)*abi.SizeofEvent
-		kind := abi.EventKind((*abi.CEvent)(cmem.Pointer(ev)).Kind)
+		ev := ptr + uintptr(i)*cabi.SizeofEvent
+		kind := abi.EventKind((*cabi.CEvent)(cmem.Pointer(ev)).Kind)
 		rc := n.call(s, n.vt.OnBroadcast, ev, a.ErrorArg())
 		s.delivered(kind)
 		if rc != 0 {

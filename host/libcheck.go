@@ -5,7 +5,7 @@ import (
 	"debug/macho"
 	"debug/pe"
 	"fmt"
-	"os"
+	"io"
 	"runtime"
 )
 
@@ -13,17 +13,14 @@ import (
 // A truncated or corrupt shared library can crash dlopen itself (SIGBUS when the loader maps
 // a segment past the end of the file), which would take the node down; a library for
 // another platform fails with a vague loader message. Both become a clear ErrLibraryLoad.
-func checkLibraryFile(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrLibraryLoad, err)
-	}
-	size := uint64(fi.Size())
+// It reads the open file r (of size bytes) that path names.
+func checkLibraryFile(r io.ReaderAt, path string, fileSize int64) error {
+	size := uint64(fileSize)
 	switch runtime.GOOS {
 	case "darwin":
-		f, err := macho.Open(path)
+		f, err := macho.NewFile(r)
 		if err != nil {
-			if _, ferr := macho.OpenFat(path); ferr == nil {
+			if _, ferr := macho.NewFatFile(r); ferr == nil {
 				return nil
 			}
 			return fmt.Errorf("%w: %s is not a Mach-O shared library: %v", ErrLibraryLoad, path, err)
@@ -36,7 +33,7 @@ func checkLibraryFile(path string) error {
 		}
 		return nil
 	case "windows":
-		f, err := pe.Open(path)
+		f, err := pe.NewFile(r)
 		if err != nil {
 			return fmt.Errorf("%w: %s is not a DLL: %v", ErrLibraryLoad, path, err)
 		}
@@ -48,7 +45,7 @@ func checkLibraryFile(path string) error {
 		}
 		return nil
 	}
-	f, err := elf.Open(path)
+	f, err := elf.NewFile(r)
 	if err != nil {
 		return fmt.Errorf("%w: %s is not an ELF shared library: %v", ErrLibraryLoad, path, err)
 	}

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -34,6 +33,7 @@ import (
 	zlog "github.com/rs/zerolog/log"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // Manager loads plugins and delivers events to them. The zero value is not usable; create
@@ -86,11 +86,11 @@ func FromConfigFiles(paths []string, opts ...Option) (*Manager, error) {
 
 // pooledArena owns an arena for the pool; when the pool drops it and the collector frees
 // it, a cleanup releases the arena's memory (which is outside the Go heap).
-type pooledArena struct{ a *abi.Arena }
+type pooledArena struct{ a *cabi.Arena }
 
 func newPooledArena() *pooledArena {
-	p := &pooledArena{a: abi.NewArena()}
-	runtime.AddCleanup(p, func(a *abi.Arena) { a.Free() }, p.a)
+	p := &pooledArena{a: cabi.NewArena()}
+	runtime.AddCleanup(p, func(a *cabi.Arena) { a.Free() }, p.a)
 	return p
 }
 
@@ -174,6 +174,12 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Every file is read and checked before the lock: nothing that can block on a file
+	// runs under m.mu.
+	if err := cfg.prepareLib(); err != nil {
+		return "", err
+	}
+	defer cfg.releaseLib()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -188,20 +194,26 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 }
 
 // loadNative runs the load sequence of ABI.md for cfg (under m.mu): checks, dlopen,
-// version, create, name, on_load, subscriptions. It does not publish the slot.
+// version, create, name, on_load, subscriptions. It does not publish the slot. The
+// library's files were checked by cfg.prepareLib before the lock (if not, they are
+// checked here).
 func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 	fail := func(name string, err error) error { return &LoadError{Config: cfg.File, Plugin: name, Err: err} }
 
-	real, err := filepath.EvalSymlinks(cfg.LibPath)
-	if err != nil {
-		return nil, fail(cfg.Name, fmt.Errorf("%w: %s: %v (libpath is resolved relative to the config's directory)", ErrLibraryLoad, cfg.LibPath, err))
+	lib := cfg.lib
+	if lib != nil {
+		cfg.lib = nil // consumed: another load of cfg checks the files again
+	} else {
+		lib = checkLibrary(cfg)
 	}
-	if real, err = filepath.Abs(real); err != nil {
-		return nil, fail(cfg.Name, fmt.Errorf("%w: %v", ErrLibraryLoad, err))
+	defer lib.remove()
+	if lib.err != nil {
+		return nil, lib.err
 	}
+	real := lib.real
 	for _, s := range *m.slots.Load() {
-		if n, ok := s.cur.Load().inst.(*native); ok && !s.vacant && n.libPath == real {
-			return nil, fail(cfg.Name, fmt.Errorf("%w: library %s is already loaded as plugin %q (unload or reload that one)", ErrAlreadyLoaded, real, s.name()))
+		if n, ok := s.cur.Load().inst.(*native); ok && !s.vacant.Load() && n.file != nil && os.SameFile(n.file, lib.info) {
+			return nil, fail(cfg.Name, fmt.Errorf("%w: library %s is already loaded as plugin %q from %s (the same file, however it is reached; unload or reload that one)", ErrAlreadyLoaded, real, s.name(), n.libPath))
 		}
 	}
 	if cfg.Name != "" {
@@ -209,27 +221,27 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 			return nil, fail(cfg.Name, fmt.Errorf("%w: a plugin named %q is loaded (set another name in the config)", ErrAlreadyLoaded, cfg.Name))
 		}
 	}
-	if err := checkLibraryFile(real); err != nil {
-		return nil, fail(cfg.Name, err)
-	}
-	openPath, release, err := checkFiles(cfg, real)
-	if err != nil {
-		return nil, fail(cfg.Name, err)
-	}
+	openPath, release := lib.openPath, lib.remove
 	n, err := openNative(real, openPath)
 	release()
 	if err != nil {
 		return nil, fail(cfg.Name, err)
 	}
+	n.file = lib.info
 	name := n.ownName
 	if cfg.Name != "" {
 		name = cfg.Name
+	}
+	if err := checkName(name); err != nil {
+		n.close()
+		return nil, fail("", fmt.Errorf("%w: %s: name(): %w", ErrInvalidPlugin, real, err))
 	}
 	if s := m.find(name); s != nil {
 		n.close()
 		return nil, fail(name, fmt.Errorf("%w: a plugin named %q is loaded (set another name with name: \"…\" in the config)", ErrAlreadyLoaded, name))
 	}
 	log := m.log.With().Str("plugin", name).Logger()
+	cfg.warnSuspicious(log)
 	mask, err := n.load(cfg, log, isReload)
 	if err != nil {
 		if cerr := n.close(); cerr != nil {
@@ -255,16 +267,9 @@ func (m *Manager) Register(p Plugin, configPath string) (string, error) {
 	cfg := &Config{ErrorPolicy: PolicyLog, MaxConsecutiveErrors: DefaultMaxConsecutiveErrors,
 		QueueCapacity: DefaultQueueCapacity, DrainTimeout: DefaultDrainTimeout}
 	if configPath != "" {
-		abs, err := filepath.Abs(configPath)
-		if err != nil {
-			return "", &LoadError{Config: configPath, Err: fmt.Errorf("%w: %v", ErrConfigRead, err)}
-		}
-		data, err := os.ReadFile(abs)
-		if err != nil {
-			return "", &LoadError{Config: abs, Err: fmt.Errorf("%w: %v", ErrConfigRead, err)}
-		}
-		if cfg, err = ParseConfig(abs, data); err != nil {
-			return "", &LoadError{Config: abs, Err: err}
+		var err error
+		if cfg, err = readConfig(configPath); err != nil { // before the lock, as LoadPlugin
+			return "", err
 		}
 	}
 	m.mu.Lock()
@@ -286,8 +291,11 @@ func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err err
 		name = cfg.Name
 	}
 	fail := func(err error) error { return &LoadError{Config: cfg.File, Plugin: name, Err: err} }
-	if name == "" {
-		return nil, fail(fmt.Errorf("%w: Name() returned an empty string", ErrInvalidPlugin))
+	if err := checkName(name); err != nil {
+		if name == p.Name() {
+			err = fmt.Errorf("Name(): %w", err)
+		}
+		return nil, &LoadError{Config: cfg.File, Err: fmt.Errorf("%w: %w", ErrInvalidPlugin, err)}
 	}
 	if m.find(name) != nil {
 		return nil, fail(fmt.Errorf("%w: a plugin named %q is loaded", ErrAlreadyLoaded, name))
@@ -301,6 +309,7 @@ func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err err
 		return nil, fail(fmt.Errorf("%w: %w", ErrOnLoad, err))
 	}
 	log := m.log.With().Str("plugin", name).Logger()
+	cfg.warnSuspicious(log)
 	mask := p.SubscribedEvents().Known()
 	s = newSlot(&loaded{name: name, inst: goInstance{p}, cfg: cfg, mask: mask, log: log, loadedAt: time.Now()})
 	log.Info().Stringer("events", mask).Bool("reload", isReload).Msg("Go plugin registered")
@@ -311,7 +320,7 @@ func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err err
 // replaced by a reload does not count: the name is free for its new instance.
 func (m *Manager) find(name string) *slot {
 	for _, s := range *m.slots.Load() {
-		if !s.vacant && s.name() == name {
+		if !s.vacant.Load() && s.name() == name {
 			return s
 		}
 	}
@@ -380,45 +389,62 @@ func (m *Manager) unloadSlot(s *slot) error {
 // read the old plugin is left untouched; if the new plugin fails to load, the old config is
 // loaded again and the new error returned. Go-native plugins are reloaded with OnLoad(…, true).
 func (m *Manager) ReloadPlugin(name, configPath string) error {
+	// Read and check every file before the lock (nothing that can block on a file runs
+	// under m.mu): the new config and library, and the old library for a restore.
+	pre := m.find(name)
+	if pre == nil {
+		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.ListPlugins())}
+	}
+	preCur := pre.cur.Load()
+	_, isLibrary := preCur.inst.(*native)
+	if configPath == "" {
+		configPath = preCur.cfg.File
+	}
+	var (
+		cfg *Config
+		err error
+	)
+	switch {
+	case isLibrary:
+		cfg, err = LoadConfig(configPath)
+	case configPath != "":
+		cfg, err = readConfig(configPath)
+	default:
+		cfg = preCur.cfg
+	}
+	if err != nil {
+		return err
+	}
+	restore := preCur.cfg
+	if isLibrary {
+		if err := cfg.prepareLib(); err != nil {
+			return err // the old plugin is untouched
+		}
+		defer cfg.releaseLib()
+		c := *preCur.cfg
+		restore = &c
+		restore.prepareLib() // a failure is kept for loadNative to return
+		defer restore.releaseLib()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.find(name)
 	if s == nil {
 		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.ListPlugins())}
 	}
-	old := s.cur.Load()
-	if configPath == "" {
-		configPath = old.cfg.File
+	if cur := s.cur.Load(); cur != preCur { // reloaded meanwhile: restore what is loaded now (checked under the lock)
+		restore = cur.cfg
 	}
-	var (
-		cfg *Config
-		err error
-	)
-	if _, isLibrary := old.inst.(*native); isLibrary {
-		cfg, err = LoadConfig(configPath)
-	} else if configPath != "" {
-		var data []byte
-		if data, err = os.ReadFile(configPath); err == nil {
-			abs, _ := filepath.Abs(configPath)
-			cfg, err = ParseConfig(abs, data)
-		}
-		if err != nil {
-			err = &LoadError{Config: configPath, Plugin: name, Err: fmt.Errorf("%w: %w", ErrConfigRead, err)}
-		}
-	} else {
-		cfg = old.cfg
-	}
-	if err != nil {
-		return err
-	}
-	return m.reloadSlot(s, old, cfg)
+	return m.reloadSlot(s, s.cur.Load(), cfg, restore)
 }
 
-// reloadSlot replaces the instance in s without a gap (see reload.go), under m.mu.
-func (m *Manager) reloadSlot(s *slot, old *loaded, cfg *Config) error {
+// reloadSlot replaces the instance in s without a gap (see reload.go), under m.mu: the
+// old instance unloads, and the plugin loads from cfg, or from restore (the old config)
+// if that fails.
+func (m *Manager) reloadSlot(s *slot, old *loaded, cfg, restore *Config) error {
 	name := old.name
 	s.beginReload()
-	s.vacant = true
+	s.vacant.Store(true)
 	if err := closeInstance(old.inst); err != nil {
 		m.log.Warn().Err(err).Str("plugin", name).Msg("reload: closing the old instance reported an error")
 	}
@@ -426,9 +452,9 @@ func (m *Manager) reloadSlot(s *slot, old *loaded, cfg *Config) error {
 	next, err := old.inst.reopen(m, cfg)
 	if err != nil {
 		// Restore the old configuration.
-		restored, rerr := old.inst.reopen(m, old.cfg)
+		restored, rerr := old.inst.reopen(m, restore)
 		if rerr != nil {
-			s.vacant = false
+			s.vacant.Store(false)
 			m.remove(s)
 			s.abortReload()
 			m.log.Error().Err(rerr).Str("plugin", name).Msg("reload failed and the old config could not be loaded again: the plugin is unloaded")
@@ -437,7 +463,7 @@ func (m *Manager) reloadSlot(s *slot, old *loaded, cfg *Config) error {
 		m.log.Warn().Err(err).Str("plugin", name).Msg("reload failed; the old config was loaded again")
 		next = restored
 	}
-	s.vacant = false
+	s.vacant.Store(false)
 	s.finishReload(next.cur.Load(), err == nil)
 	m.publish(*m.slots.Load()) // the subscriptions may have changed
 	return err

@@ -137,8 +137,8 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{name: "no_version", defines: []string{"-DRECORDER_NO_VERSION"}, want: host.ErrSymbolMissing, msg: "not a Slipstream 1.x plugin"},
 		{name: "no_create", defines: []string{"-DRECORDER_NO_CREATE"}, want: host.ErrSymbolMissing, msg: "_create_plugin"},
-		{name: "major2", defines: []string{"-DRECORDER_ABI=0x20000"}, want: host.ErrIncompatibleABI, msg: "plugin ABI 2.0, host ABI 1.0"},
-		{name: "newer_minor", defines: []string{"-DRECORDER_ABI=0x10001"}, want: host.ErrIncompatibleABI, msg: "plugin ABI 1.1, host ABI 1.0"},
+		{name: "major2", defines: []string{"-DRECORDER_ABI=0x20000"}, want: host.ErrIncompatibleABI, msg: "plugin ABI 2.0, host ABI 1.1"},
+		{name: "newer_minor", defines: []string{"-DRECORDER_ABI=0x10002"}, want: host.ErrIncompatibleABI, msg: "plugin ABI 1.2, host ABI 1.1"},
 		{name: "create_null", defines: []string{"-DRECORDER_CREATE_NULL"}, want: host.ErrInvalidPlugin, msg: "_create_plugin returned NULL"},
 		{name: "name_null", defines: []string{"-DRECORDER_NAME_NULL"}, want: host.ErrInvalidPlugin, msg: "name() returned NULL"},
 		{name: "name_empty", defines: []string{"-DRECORDER_NAME_EMPTY"}, want: host.ErrInvalidPlugin, msg: "empty string"},

@@ -3,12 +3,14 @@ package host
 import (
 	"errors"
 	"fmt"
+	"os"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
 	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 	"github.com/slipstream-go/slipstream/internal/cmem"
 )
 
@@ -18,13 +20,14 @@ import (
 //
 // self, the vtable and the strings the plugin returns are the plugin's (C memory). The
 // host's structs handed to it (slipstream_host, load args, events, error buffers) live
-// outside the Go heap (internal/cmem, abi.Arena), so no Go pointer ever reaches C.
+// outside the Go heap (internal/cmem, cabi.Arena), so no Go pointer ever reaches C.
 type native struct {
-	lib        uintptr // library handle
-	libPath    string  // resolved real path
+	lib        uintptr     // library handle
+	libPath    string      // resolved real path
+	file       os.FileInfo // the library file's identity (os.SameFile), for "already loaded"
 	abiVersion uint32
 	self       uintptr // slipstream_plugin *
-	vt         abi.CPluginVtable
+	vt         cabi.CPluginVtable
 	ownName    string // what name() returned
 	hb         *hostBlock
 }
@@ -48,13 +51,18 @@ func callSelf(fn, self uintptr, args []uintptr) uintptr {
 	return r
 }
 
-// openNative opens the library at path (already resolved and checked) and creates the
-// plugin instance, calling slipstream_abi_version, _create_plugin and name. Any failure
+// openNative opens the library at path (already resolved and checked; the loader opens
+// openPath, which is path or the private copy of a pinned library) and creates the plugin
+// instance, calling slipstream_abi_version, _create_plugin and name. Any failure
 // destroys what exists and closes the library.
 func openNative(path string, openPath string) (_ *native, err error) {
 	h, err := openLibrary(openPath)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v (is it a shared library for this platform, with its dependencies installed?)", ErrLibraryLoad, path, err)
+		hint := "is it a shared library for this platform, with its dependencies installed?"
+		if openPath != path {
+			hint += " The pinned library is opened as a private copy under $TMPDIR, which must allow executable mappings (not noexec)."
+		}
+		return nil, fmt.Errorf("%w: %s: %v (%s)", ErrLibraryLoad, path, err, hint)
 	}
 	n := &native{lib: h, libPath: path}
 	defer func() {
@@ -67,7 +75,7 @@ func openNative(path string, openPath string) (_ *native, err error) {
 		return nil, fmt.Errorf("%w: %s has no slipstream_abi_version: not a Slipstream %d.x plugin (build it with SLIPSTREAM_DECLARE_PLUGIN from slipstream.h)", ErrSymbolMissing, path, abi.Major)
 	}
 	n.abiVersion = uint32(call(verFn))
-	if n.abiVersion>>16 != abi.Major || n.abiVersion&0xFFFF > abi.Minor {
+	if !abi.Compatible(n.abiVersion) {
 		return nil, &ABIError{Library: path, Plugin: n.abiVersion, Host: abi.Version}
 	}
 	createFn, err := librarySymbol(h, "_create_plugin")
@@ -78,19 +86,19 @@ func openNative(path string, openPath string) (_ *native, err error) {
 	if n.self == 0 {
 		return nil, fmt.Errorf("%w: %s: _create_plugin returned NULL", ErrInvalidPlugin, path)
 	}
-	vtp := (*abi.CPlugin)(cmem.Pointer(n.self)).Vtable
+	vtp := (*cabi.CPlugin)(cmem.Pointer(n.self)).Vtable
 	if vtp == 0 {
 		n.self = 0 // cannot destroy without a vtable: the instance leaks
 		return nil, fmt.Errorf("%w: %s: the plugin's vtable pointer is NULL", ErrInvalidPlugin, path)
 	}
-	size := uintptr((*abi.CPluginVtable)(cmem.Pointer(vtp)).StructSize)
-	if size < abi.MinVtableSize {
+	size := uintptr((*cabi.CPluginVtable)(cmem.Pointer(vtp)).StructSize)
+	if size < cabi.MinVtableSize {
 		n.self = 0 // no destroy to call: the instance leaks
-		return nil, fmt.Errorf("%w: %s: vtable struct_size %d is smaller than %d (it must hold name and destroy)", ErrInvalidPlugin, path, size, abi.MinVtableSize)
+		return nil, fmt.Errorf("%w: %s: vtable struct_size %d is smaller than %d (it must hold name and destroy)", ErrInvalidPlugin, path, size, cabi.MinVtableSize)
 	}
 	// Read only the bytes the plugin's vtable has; fields past them stay 0 (NULL).
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&n.vt)), abi.SizeofVtable),
-		unsafe.Slice((*byte)(cmem.Pointer(vtp)), min(size, abi.SizeofVtable)))
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&n.vt)), cabi.SizeofVtable),
+		unsafe.Slice((*byte)(cmem.Pointer(vtp)), min(size, cabi.SizeofVtable)))
 	if n.vt.Destroy == 0 {
 		n.self = 0
 		return nil, fmt.Errorf("%w: %s: the vtable's destroy is NULL", ErrInvalidPlugin, path)
@@ -99,7 +107,7 @@ func openNative(path string, openPath string) (_ *native, err error) {
 		return nil, fmt.Errorf("%w: %s: the vtable's name is NULL", ErrInvalidPlugin, path)
 	}
 	if p := call(n.vt.Name, n.self); p != 0 {
-		n.ownName = cmem.GoString(p, 4096)
+		n.ownName = cmem.GoString(p, MaxNameLen+1) // one byte more: a longer name is refused, not cut
 	}
 	if n.ownName == "" {
 		return nil, fmt.Errorf("%w: %s: name() returned NULL or an empty string", ErrInvalidPlugin, path)
@@ -135,7 +143,7 @@ func (n *native) onLoad(cfg *Config, isReload bool) error {
 	// One block outside the Go heap: load args, error struct, error buffer, strings.
 	file, js := cfg.File, cfg.JSON()
 	const argsOff, errOff, bufOff = 0, 64, 128
-	fileOff := bufOff + abi.ErrorBufSize
+	fileOff := bufOff + cabi.ErrorBufSize
 	jsonOff := fileOff + len(file) + 1
 	mem, err := cmem.Alloc(jsonOff + len(js) + 1)
 	if err != nil {
@@ -144,9 +152,9 @@ func (n *native) onLoad(cfg *Config, isReload bool) error {
 	defer cmem.Free(mem)
 	cmem.CString(mem[fileOff:], file)
 	copy(mem[jsonOff:], js)
-	args := (*abi.CLoadArgs)(unsafe.Pointer(&mem[argsOff]))
-	*args = abi.CLoadArgs{
-		StructSize: uint32(abi.SizeofArgs),
+	args := (*cabi.CLoadArgs)(unsafe.Pointer(&mem[argsOff]))
+	*args = cabi.CLoadArgs{
+		StructSize: uint32(cabi.SizeofArgs),
 		ConfigFile: cmem.Addr(mem[fileOff:]),
 		ConfigJSON: cmem.Addr(mem[jsonOff:]),
 		Host:       n.hb.addr(),
@@ -154,13 +162,13 @@ func (n *native) onLoad(cfg *Config, isReload bool) error {
 	if isReload {
 		args.IsReload = 1
 	}
-	*(*abi.CError)(unsafe.Pointer(&mem[errOff])) = abi.CError{Buf: cmem.Addr(mem[bufOff:]), Cap: abi.ErrorBufSize}
+	*(*cabi.CError)(unsafe.Pointer(&mem[errOff])) = cabi.CError{Buf: cmem.Addr(mem[bufOff:]), Cap: cabi.ErrorBufSize}
 
 	n.hb.sc.cfg.Store(cfg)
 	rc := int32(call(n.vt.OnLoad, n.self, cmem.Addr(mem[argsOff:]), cmem.Addr(mem[errOff:])))
 	n.hb.sc.cfg.Store(nil)
 	if rc != 0 {
-		msg := cmem.GoString(cmem.Addr(mem[bufOff:]), abi.ErrorBufSize)
+		msg := cmem.GoString(cmem.Addr(mem[bufOff:]), cabi.ErrorBufSize)
 		if msg == "" {
 			msg = "(no message)"
 		}

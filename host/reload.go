@@ -1,7 +1,7 @@
 package host
 
 import (
-	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // A reload keeps the slot (its place in the plugin order, its counters) and replaces the
@@ -63,9 +63,9 @@ func (s *slot) finishReload(l *loaded, reloaded bool) {
 		s.stats.reloads.Add(1)
 	}
 	if len(s.pending) > 0 {
-		var a *abi.Arena
+		var a *cabi.Arena
 		if l.inst.encoded() {
-			a = abi.NewArena()
+			a = cabi.NewArena()
 			defer a.Free()
 		}
 		for _, evs := range s.pending {

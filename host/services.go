@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 	"github.com/slipstream-go/slipstream/internal/cmem"
 )
 
@@ -113,14 +114,14 @@ type hostBlock struct {
 }
 
 func newHostBlock(log zerolog.Logger) (*hostBlock, error) {
-	mem, err := cmem.Alloc(int(abi.SizeofHost))
+	mem, err := cmem.Alloc(int(cabi.SizeofHost))
 	if err != nil {
 		return nil, err
 	}
 	logFn, cfgFn := hostCallbacks()
 	hb := &hostBlock{mem: mem, handle: ctxHandle.Add(1), sc: &serviceCtx{log: log}}
-	*(*abi.CHost)(unsafe.Pointer(&mem[0])) = abi.CHost{
-		StructSize: uint32(abi.SizeofHost),
+	*(*cabi.CHost)(unsafe.Pointer(&mem[0])) = cabi.CHost{
+		StructSize: uint32(cabi.SizeofHost),
 		Ctx:        hb.handle,
 		Log:        logFn,
 		ConfigGet:  cfgFn,

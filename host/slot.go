@@ -33,7 +33,7 @@ type slot struct {
 	pendingN   int           // events in pending
 	reloadCond sync.Cond     // L is &mu; signalled when the reload ends
 	reloadDone chan struct{} // closed when the reload in progress ends
-	vacant     bool          // between unloading the old instance and publishing the new (under Manager.mu)
+	vacant     atomic.Bool   // between unloading the old instance and publishing the new (set under Manager.mu)
 	unloadErr  atomic.Pointer[string]
 
 	disabled atomic.Bool

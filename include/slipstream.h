@@ -1,5 +1,5 @@
 /*
- * slipstream.h — the Slipstream plugin ABI, version 1.0.
+ * slipstream.h — the Slipstream plugin ABI, version 1.1.
  *
  * A Slipstream plugin is a shared library (.so, .dylib, .dll) that a blockchain node loads
  * to observe block finalization: every mapping update and removal, every staking reward and
@@ -78,7 +78,7 @@ extern "C" {
  * minor is newer than its own (the plugin might rely on fields the host does not fill).
  */
 #define SLIPSTREAM_ABI_MAJOR 1
-#define SLIPSTREAM_ABI_MINOR 0
+#define SLIPSTREAM_ABI_MINOR 1
 #define SLIPSTREAM_ABI_VERSION ((uint32_t)((SLIPSTREAM_ABI_MAJOR << 16) | SLIPSTREAM_ABI_MINOR))
 
 /* Splits a version number as returned by slipstream_abi_version(). */
@@ -235,14 +235,23 @@ typedef struct slipstream_plugin slipstream_plugin;
  * NULL. A vtable too small to hold `destroy` is refused.
  *
  * Call order, for one instance:
- *   _create_plugin -> name -> on_load -> subscribed_events -> on_broadcast*... ->
- *   on_unload -> destroy -> library closed.
+ *   _create_plugin -> name -> on_load -> subscribed_events -> resume_height ->
+ *   on_broadcast*... -> on_unload -> destroy -> library closed.
  * If on_load fails: destroy, then the library is closed; nothing is registered.
+ * If resume_height fails (1.1): on_unload, destroy, then the library is closed; nothing is
+ * registered.
+ *
+ * Versions: 1.0 vtables are 64 bytes and end with on_broadcast_batch; 1.1 appends
+ * resume_height (72 bytes). A 1.0 plugin loads in a 1.1 host unchanged: its struct_size says
+ * resume_height is absent, which reads as NULL.
  */
 typedef struct slipstream_plugin_vtable {
     uint32_t struct_size; /* sizeof(slipstream_plugin_vtable) at the plugin's build */
-    uint16_t abi_major;   /* SLIPSTREAM_ABI_MAJOR */
-    uint16_t abi_minor;   /* SLIPSTREAM_ABI_MINOR */
+    /* The version the vtable was written against, for debuggers and tools. Informative only:
+       the host does not read them; it decides on slipstream_abi_version() (compatibility) and
+       struct_size (which fields exist). Set them with the constants. */
+    uint16_t abi_major; /* SLIPSTREAM_ABI_MAJOR */
+    uint16_t abi_minor; /* SLIPSTREAM_ABI_MINOR */
 
     /* ---- required ---- */
 
@@ -297,7 +306,27 @@ typedef struct slipstream_plugin_vtable {
        sizeof(slipstream_event). */
     int32_t (*on_broadcast_batch)(slipstream_plugin *self, const slipstream_event *events, uint64_t count,
                                   slipstream_error *err);
-} slipstream_plugin_vtable;
+
+    /* ---- 1.1, optional ---- */
+
+    /* The first block height this plugin still needs: everything below it the plugin has
+       already stored durably (in its database, its file...), so a restart or a replay can
+       carry on where it stopped. Return SLIPSTREAM_OK and set *height, or non-zero with a
+       message in *err to fail the load (the host then calls on_unload, destroy, and closes
+       the library; nothing is registered). NULL, or a 1.0 plugin: the plugin keeps no
+       position (the same as *height = 0).
+       The host never delivers an event whose block_height is below *height to this instance
+       (it counts such events as skipped). Events of one height reach a plugin together and
+       in order, so a plugin that commits whole heights can answer "everything below H".
+       A host that keeps a journal of committed events first delivers the journaled events
+       from *height on that the plugin has not seen, then the live ones.
+       Called once after on_load and subscribed_events succeed (again after each reload),
+       before any on_broadcast* call.
+       Memory: `height` points to a host-owned uint64_t, valid during this call only; *err as
+       for the other callbacks.
+       Threading: called on the loading thread. */
+    int32_t (*resume_height)(slipstream_plugin *self, uint64_t *height, slipstream_error *err);
+} slipstream_plugin_vtable; /* 72 bytes in 1.1 (64 in 1.0); resume_height at offset 64 */
 
 /*
  * A plugin instance. A plugin embeds this struct as the first member of its own struct and
@@ -377,6 +406,70 @@ static inline int32_t slipstream_error_copy(slipstream_error *err, const char *m
         err->buf[i] = '\0';
     }
     return SLIPSTREAM_ERROR;
+}
+
+/*
+ * Reads the config value `key` as a file path and resolves it the way the host resolves
+ * `libpath`: a relative path is taken relative to the directory of args->config_file, an
+ * absolute one (starting with '/'; on Windows also '\\' or a drive letter) and an empty value
+ * are copied as they are. Like config_get, it writes the NUL-terminated result into buf
+ * (truncated when the result is >= cap) and returns the result's length without the NUL, or
+ * -1 when the key is absent (or args, key or the host's config_get is missing); buf may be
+ * NULL when cap is 0, to ask for the length. Call it only from within on_load:
+ *
+ *     int64_t n = slipstream_config_path(args, "db", NULL, 0);
+ *     char *db = n < 0 ? NULL : malloc((size_t)n + 1);
+ *     if (db != NULL) slipstream_config_path(args, "db", db, (uint64_t)n + 1);
+ *
+ * Needs no other header.
+ */
+static inline int64_t slipstream_config_path(const slipstream_load_args *args, const char *key, char *buf,
+                                             uint64_t cap) {
+    const slipstream_host *host;
+    const char *file;
+    char head[3];
+    int64_t n, m;
+    uint64_t dir = 0, i;
+    int absolute;
+    if (args == NULL || key == NULL ||
+        args->struct_size < offsetof(slipstream_load_args, host) + sizeof(args->host) || args->host == NULL) {
+        return -1;
+    }
+    host = args->host;
+    if (host->struct_size < offsetof(slipstream_host, config_get) + sizeof(host->config_get) ||
+        host->config_get == NULL) {
+        return -1;
+    }
+    /* The first two bytes tell whether the value is absolute. */
+    head[0] = head[1] = '\0';
+    n = host->config_get(host->ctx, key, head, sizeof head);
+    if (n < 0) return -1;
+    absolute = head[0] == '/';
+#ifdef _WIN32
+    absolute = absolute || head[0] == '\\' || (head[0] != '\0' && head[1] == ':');
+#endif
+    file = args->config_file;
+    if (n > 0 && !absolute && file != NULL) {
+        for (i = 0; file[i] != '\0'; i++) {
+#ifdef _WIN32
+            if (file[i] == '\\') dir = i + 1;
+#endif
+            if (file[i] == '/') dir = i + 1; /* keep the separator */
+        }
+    }
+    if (dir == 0) return host->config_get(host->ctx, key, buf, cap);
+    if (buf == NULL || cap == 0) return (int64_t)dir + n;
+    for (i = 0; i < dir && i + 1 < cap; i++) buf[i] = file[i];
+    if (dir + 1 >= cap) { /* room for (part of) the directory only */
+        buf[i] = '\0';
+        return (int64_t)dir + n;
+    }
+    m = host->config_get(host->ctx, key, buf + dir, cap - dir);
+    if (m < 0) {
+        buf[0] = '\0';
+        return -1;
+    }
+    return (int64_t)dir + m;
 }
 
 #ifdef __cplusplus

@@ -1,10 +1,10 @@
-# mk/rust.mk — the Rust SDK (sdk/rust), the Rust example plugin (plugins/example_rust) and the
-# panicking test plugin (sdk/rust/testplugins/panicky). Included by the top Makefile; GNU make,
-# run from the repository root. Needs only cargo/rustc (std only, no registry: --offline) and
-# a C compiler for the SDK's layout test ($CC, default cc).
+# mk/rust.mk — the Cargo workspace (Cargo.toml at the root): the Rust SDK (sdk/rust), the Rust
+# example plugin (plugins/example_rust) and the test plugins (sdk/rust/testplugins/*). Included
+# by the top Makefile; GNU make, run from the repository root. Needs only cargo/rustc (std only,
+# no registry: --offline) and a C compiler for the SDK's layout test ($CC, default cc).
 #
-#   make plugins-rust   release builds, copied to $(RUST_PLUGIN_DIR)
-#   make test-rust      cargo test for the SDK, the example and the test plugin
+#   make plugins-rust   release builds of every plugin in the workspace, copied to $(RUST_PLUGIN_DIR)
+#   make test-rust      cargo test --workspace
 #   make lint-rust      cargo fmt --check and clippy, warnings as errors
 #   make clean-rust     removes $(RUST_TARGET_DIR) and the copied libraries
 
@@ -12,12 +12,7 @@ RUST_CARGO       ?= cargo
 RUST_TARGET_DIR  ?= $(CURDIR)/build/cargo
 RUST_PLUGIN_DIR  ?= $(CURDIR)/build/plugins
 RUST_CARGO_FLAGS ?= --offline --locked
-
-RUST_SDK_DIR     := sdk/rust
-RUST_EXAMPLE_DIR := plugins/example_rust
-RUST_PANICKY_DIR := sdk/rust/testplugins/panicky
-RUST_SUMMER_DIR  := sdk/rust/testplugins/summer
-RUST_CRATE_DIRS  := $(RUST_SDK_DIR) $(RUST_EXAMPLE_DIR) $(RUST_PANICKY_DIR)
+RUST_JOBS        ?= 2
 
 # Shared-library naming of cargo's cdylib output on this OS.
 ifeq ($(OS),Windows_NT)
@@ -31,35 +26,33 @@ RUST_LIB_PREFIX := lib
 RUST_LIB_EXT    := .so
 endif
 
-# Library (crate lib) names of the plugins and the files they become.
-RUST_PLUGIN_LIBS  := slipstream_example_rust slipstream_test_panicky slipstream_test_summer
+# Library (crate lib) names of the workspace's plugins and the files they become.
+RUST_PLUGIN_LIBS  := slipstream_example_rust slipstream_test_panicky slipstream_test_summer slipstream_test_snarkvm_port
 RUST_PLUGIN_FILES := $(foreach l,$(RUST_PLUGIN_LIBS),$(RUST_LIB_PREFIX)$(l)$(RUST_LIB_EXT))
 RUST_PLUGIN_OUTS  := $(addprefix $(RUST_PLUGIN_DIR)/,$(RUST_PLUGIN_FILES))
 RUST_EXAMPLE_SO   := $(RUST_PLUGIN_DIR)/$(RUST_LIB_PREFIX)slipstream_example_rust$(RUST_LIB_EXT)
 RUST_PANICKY_SO   := $(RUST_PLUGIN_DIR)/$(RUST_LIB_PREFIX)slipstream_test_panicky$(RUST_LIB_EXT)
 
-# Every cargo call: one shared target dir outside the source tree.
+# Every cargo call goes through the one workspace (Cargo.toml at the root: one lock file, one
+# target dir outside the source tree).
 RUST_ENV := CARGO_TARGET_DIR="$(RUST_TARGET_DIR)"
+RUST_WS  := --workspace -j $(RUST_JOBS) $(RUST_CARGO_FLAGS)
 
 .PHONY: plugins-rust test-rust lint-rust clean-rust
 
 # Mode 0755 on install: the host refuses libraries that group or others can write.
 plugins-rust:
-	$(RUST_ENV) $(RUST_CARGO) build --release $(RUST_CARGO_FLAGS) --manifest-path $(RUST_EXAMPLE_DIR)/Cargo.toml
-	$(RUST_ENV) $(RUST_CARGO) build --release $(RUST_CARGO_FLAGS) --manifest-path $(RUST_PANICKY_DIR)/Cargo.toml
-	$(RUST_ENV) $(RUST_CARGO) build --release $(RUST_CARGO_FLAGS) --manifest-path $(RUST_SUMMER_DIR)/Cargo.toml
+	$(RUST_ENV) $(RUST_CARGO) build --release $(RUST_WS)
 	mkdir -p "$(RUST_PLUGIN_DIR)"
 	for f in $(RUST_PLUGIN_FILES); do install -m 0755 "$(RUST_TARGET_DIR)/release/$$f" "$(RUST_PLUGIN_DIR)/$$f" || exit 1; done
 
-# (sdk/rust/testplugins/summer, a benchmark plugin without tests, is built by plugins-rust.)
+# The SDK's tests need its `testing` feature; the crates enable it for their tests themselves.
 test-rust:
-	for d in $(RUST_CRATE_DIRS); do $(RUST_ENV) $(RUST_CARGO) test $(RUST_CARGO_FLAGS) --manifest-path $$d/Cargo.toml || exit 1; done
+	$(RUST_ENV) $(RUST_CARGO) test $(RUST_WS)
 
 lint-rust:
-	for d in $(RUST_CRATE_DIRS); do \
-	  $(RUST_CARGO) fmt --manifest-path $$d/Cargo.toml -- --check || exit 1; \
-	  $(RUST_ENV) $(RUST_CARGO) clippy $(RUST_CARGO_FLAGS) --all-targets --manifest-path $$d/Cargo.toml -- -D warnings || exit 1; \
-	done
+	$(RUST_CARGO) fmt --all -- --check
+	$(RUST_ENV) $(RUST_CARGO) clippy $(RUST_WS) --all-targets -- -D warnings
 
 clean-rust:
 	rm -rf "$(RUST_TARGET_DIR)" $(RUST_PLUGIN_OUTS)

@@ -24,11 +24,12 @@ static int32_t noop_batch(const slipstream_event *evs, uint64_t n) {
 import "C"
 
 import (
+	"github.com/slipstream-go/slipstream/internal/cabi"
 	"github.com/slipstream-go/slipstream/internal/cmem"
 )
 
 // Broadcast calls the no-op on_broadcast through cgo with the event at ev (memory outside
-// the Go heap, e.g. an abi.Arena's).
+// the Go heap, e.g. an cabi.Arena's).
 func Broadcast(ev uintptr) int32 {
 	return int32(C.noop_broadcast((*C.slipstream_event)(cmem.Pointer(ev))))
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 var field32 = make([]byte, 32)
@@ -16,7 +17,7 @@ var benchEvent = abi.Event{Kind: abi.MappingUpdate, BlockHeight: 1, ProgramID: f
 // BenchmarkCgoBroadcast: encode one event and call the no-op callback through cgo, the
 // counterpart of host's BenchmarkBroadcast.
 func BenchmarkCgoBroadcast(b *testing.B) {
-	a := abi.NewArena()
+	a := cabi.NewArena()
 	defer a.Free()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -29,7 +30,7 @@ func BenchmarkCgoBroadcast(b *testing.B) {
 func BenchmarkCgoBroadcastBatch(b *testing.B) {
 	for _, n := range []int{16, 256, 4096} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			a := abi.NewArena()
+			a := cabi.NewArena()
 			defer a.Free()
 			evs := make([]abi.Event, n)
 			for i := range evs {

@@ -29,12 +29,16 @@ Example:
 
 // GenMain runs `slipstream gen` with args (without the subcommand's name): it parses the
 // flags, generates the chain and writes it to -o (default stdout). It returns the exit code:
-// 0 on success and for -h/--help, 2 for a usage error, 1 when generating or writing fails.
-// Messages go to stderr.
+// 0 on success and for -h/--help (the usage, on stdout), 2 for a usage error (one line and
+// a hint on stderr), 1 when generating or writing fails. Messages go to stderr.
 func GenMain(args []string, stdout, stderr io.Writer) int {
 	d := DefaultGenConfig()
 	fs := flag.NewFlagSet("slipstream gen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // --help goes to stdout, a usage error is one line and a hint
+	usageError := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "slipstream gen: %s\nrun 'slipstream gen --help' for its usage\n", fmt.Sprintf(format, args...))
+		return 2
+	}
 	cfg := d
 	var out string
 	var quiet bool
@@ -57,23 +61,21 @@ func GenMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return 0
 		}
-		return 2
+		return usageError("%v", err)
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "slipstream gen: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
+		return usageError("unexpected argument %q", fs.Arg(0))
 	}
 	if *start > 1<<32-1 {
-		fmt.Fprintf(stderr, "slipstream gen: -start-height %d is beyond 2^32-1\n", *start)
-		return 2
+		return usageError("-start-height %d is beyond 2^32-1", *start)
 	}
 	cfg.StartHeight = uint32(*start)
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "slipstream gen: %v\n", err)
-		return 2
+		return usageError("%v", err)
 	}
 
 	var dst io.Writer = stdout

@@ -18,15 +18,19 @@ func TestGenMain(t *testing.T) {
 	t.Run("help", func(t *testing.T) {
 		for _, h := range []string{"-h", "--help"} {
 			code, out, errs := run(h)
-			if code != 0 || out != "" || !strings.Contains(errs, "Usage: slipstream gen") || !strings.Contains(errs, "-abort-rate") {
+			if code != 0 || errs != "" || !strings.Contains(out, "Usage: slipstream gen") || !strings.Contains(out, "-abort-rate") {
 				t.Fatalf("%s: code %d, stdout %q, stderr %q", h, code, out, errs)
 			}
 		}
 	})
 	t.Run("usage errors", func(t *testing.T) {
 		for _, args := range [][]string{{"-nope"}, {"-blocks", "x"}, {"extra"}, {"-abort-rate", "2"}, {"-start-height", "4294967296"}} {
-			if code, _, errs := run(args...); code != 2 || errs == "" {
-				t.Errorf("%v: code %d, stderr %q", args, code, errs)
+			// One line saying what is wrong and a hint, not the whole usage.
+			code, out, errs := run(args...)
+			lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+			if code != 2 || out != "" || len(lines) != 2 || !strings.HasPrefix(lines[0], "slipstream gen: ") ||
+				lines[1] != "run 'slipstream gen --help' for its usage" {
+				t.Errorf("%v: code %d, stdout %q, stderr %q", args, code, out, errs)
 			}
 		}
 	})

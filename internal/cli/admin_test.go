@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
 func TestReplayAdmin(t *testing.T) {
@@ -121,5 +124,76 @@ func TestReplayAdminErrors(t *testing.T) {
 				t.Fatalf("%v, stderr %q; want exit 2 and %q", err, se.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestReplayAdminInsecureRefusesBrowsers: with --admin-insecure, what a web page can send
+// without a CORS preflight (a cross-origin text/plain POST) does not load a plugin.
+func TestReplayAdminInsecureRefusesBrowsers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := recorderConfig(t, dir, "rec.json5", "rec.out", "sleep_us: 50")
+	lib := ctest.Plugin(t, "recorder3", "testdata/plugins/recorder.c", `-DRECORDER_NAME="other"`)
+	writeFile(t, dir, "other.json5", fmt.Sprintf("{libpath: %q, out: %q}", lib, filepath.Join(dir, "other.out")))
+	cmd := exec.Command(bin, "replay", "--plugin", cfg, "--synthetic", "--blocks", "100000",
+		"--admin", "127.0.0.1:0", "--admin-insecure", "--plugin-dir", dir)
+	cmd.Dir = dir
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "slipstream replay: admin API listening on "); ok {
+				addr <- a
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-addr:
+	case <-time.After(time.Minute):
+		t.Fatal("the admin API did not start")
+	}
+	post := func(contentType, origin string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/plugins", strings.NewReader(`{"config_file": "other.json5"}`))
+		req.Header.Set("Content-Type", contentType)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post("text/plain", "http://evil.example"); code != http.StatusForbidden || !strings.Contains(body, "cross-origin request refused") {
+		t.Errorf("cross-origin text/plain POST: %d %s, want 403", code, body)
+	}
+	if code, body := post("text/plain", ""); code != http.StatusUnsupportedMediaType || !strings.Contains(body, "application/json") {
+		t.Errorf("text/plain POST: %d %s, want 415", code, body)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "other.out")); err == nil {
+		t.Fatal("a refused request loaded the plugin")
+	}
+	if code, body := post("application/json", ""); code != http.StatusCreated {
+		t.Errorf("JSON POST: %d %s, want 201", code, body)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("exit 0 after SIGINT, want 130")
 	}
 }

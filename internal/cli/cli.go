@@ -9,13 +9,16 @@
 //
 // # Exit codes
 //
-//	0    success (also --help)
+//	0    success (also --help, which prints the usage on stdout)
 //	1    runtime failure: a malformed input line, a chain operation the store refuses,
-//	     a plugin with error_policy "halt" failed, a history query failed
-//	2    usage error, or a plugin config or library that does not load (also a plugin
-//	     that crashes while `check` loads it)
-//	130  replay interrupted by SIGINT or SIGTERM (it stopped after the current block,
-//	     unloaded the plugins and printed the summary)
+//	     a plugin with error_policy "halt" failed (sync or async), a plugin failed while
+//	     replay unloaded it, a history query failed
+//	2    usage error (one line saying what is wrong and a hint to --help, on stderr), or a
+//	     plugin config or library that does not load (also a plugin that crashes while
+//	     `check` loads it, or fails while `check` unloads it)
+//	130  interrupted by SIGINT or SIGTERM: replay stopped after the current block,
+//	     unloaded the plugins and printed the summary; check stopped the plugin it was
+//	     checking
 package cli
 
 import (
@@ -89,7 +92,7 @@ func Main() int {
 }
 
 // Run runs the command line args (without the program name) and returns the exit code.
-// ctx being cancelled interrupts a replay the way SIGINT does.
+// ctx being cancelled interrupts a replay or a check the way SIGINT does.
 func (a *App) Run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(a.Stderr, mainUsage)
@@ -108,28 +111,27 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	case sampleKeyCmd:
 		return a.sampleKey(rest)
 	case "help", "-h", "-help", "--help":
-		if len(rest) == 0 {
+		if len(rest) == 0 || rest[0] == "help" {
 			fmt.Fprint(a.Stdout, mainUsage)
 			return ExitOK
 		}
-		if rest[0] == "help" {
-			fmt.Fprint(a.Stdout, mainUsage)
-			return ExitOK
-		}
-		// The command's own --help prints its usage (on stderr, as flag does; copy it to
-		// stdout for `help CMD`, which the user asked for explicitly).
-		sub := &App{Stdout: a.Stdout, Stderr: a.Stdout, Executable: a.Executable, Terminal: a.Terminal}
 		switch rest[0] {
 		case "replay", "gen", "check", "history":
-			return sub.Run(ctx, []string{rest[0], "--help"})
+			return a.Run(ctx, []string{rest[0], "--help"})
 		}
-		fmt.Fprintf(a.Stderr, "slipstream help: unknown command %q\n\n%s", rest[0], mainUsage)
-		return ExitUsage
+		return a.mainUsageError("help: unknown command %q", rest[0])
 	case "version", "--version":
 		fmt.Fprintln(a.Stdout, versionString())
 		return ExitOK
 	}
-	fmt.Fprintf(a.Stderr, "slipstream: unknown command %q\n\n%s", cmd, mainUsage)
+	return a.mainUsageError("unknown command %q", cmd)
+}
+
+// mainUsageError reports a usage error of the command itself (not of a subcommand) on one
+// line, with a hint, and returns ExitUsage.
+func (a *App) mainUsageError(format string, args ...any) int {
+	fmt.Fprintf(a.Stderr, "slipstream: %s\n", fmt.Sprintf(format, args...))
+	fmt.Fprintln(a.Stderr, "run 'slipstream --help' for the commands")
 	return ExitUsage
 }
 
@@ -143,10 +145,11 @@ func (a *App) isTerminal() bool {
 }
 
 // newFlagSet returns a FlagSet for a subcommand whose usage prints text and then the
-// flags (except those named in hidden).
+// flags (except those named in hidden). Parse it with parseFlags: --help prints the usage
+// on stdout, a bad flag one line and a hint on stderr.
 func (a *App) newFlagSet(name, text string, hidden ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet("slipstream "+name, flag.ContinueOnError)
-	fs.SetOutput(a.Stderr)
+	fs.SetOutput(io.Discard) // parseFlags reports what Parse finds
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), text)
 		fmt.Fprintln(fs.Output(), "\nFlags:")
@@ -172,21 +175,26 @@ func printDefaults(fs *flag.FlagSet, hidden []string) {
 }
 
 // parseFlags parses args into fs. It returns (code, false) when the command must stop:
-// ExitOK for --help, ExitUsage for a bad flag.
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+// ExitOK for --help (the usage printed on stdout), ExitUsage for a bad flag (reported as
+// usageError does).
+func (a *App) parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(a.Stdout)
+			fs.Usage()
+			fs.SetOutput(io.Discard)
 			return ExitOK, false
 		}
-		return ExitUsage, false
+		return a.usageError(fs, "%v", err), false
 	}
 	return 0, true
 }
 
-// usageError prints msg and the command's usage, and returns ExitUsage.
+// usageError prints msg on one line and a hint to the command's --help on the next, and
+// returns ExitUsage. The whole usage is for --help: an error must not drown in it.
 func (a *App) usageError(fs *flag.FlagSet, format string, args ...any) int {
-	fmt.Fprintf(a.Stderr, "%s: %s\n\n", fs.Name(), fmt.Sprintf(format, args...))
-	fs.Usage()
+	fmt.Fprintf(a.Stderr, "%s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fmt.Fprintf(a.Stderr, "run '%s --help' for its usage\n", fs.Name())
 	return ExitUsage
 }
 

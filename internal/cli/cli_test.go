@@ -33,6 +33,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"replay", "--help"}, "Usage: slipstream replay"},
 		{[]string{"gen", "--help"}, "Usage: slipstream gen"},
 		{[]string{"check", "--help"}, "Usage: slipstream check"},
+		{[]string{"check", "-h"}, "Usage: slipstream check"},
+		{[]string{"replay", "-help"}, "Usage: slipstream replay"},
 		{[]string{"history", "--help"}, "Usage: slipstream history"},
 		{[]string{"help", "replay"}, "Usage: slipstream replay"},
 		{[]string{"help", "check"}, "Usage: slipstream check"},
@@ -43,9 +45,12 @@ func TestHelp(t *testing.T) {
 		t.Run(strings.Join(tt.args, "_"), func(t *testing.T) {
 			t.Parallel()
 			r := run(t, t.TempDir(), tt.args...)
-			out := r.stdout + r.stderr
-			if r.code != 0 || !strings.Contains(out, tt.want) {
-				t.Fatalf("exit %d, output:\n%s\nwant exit 0 and %q", r.code, out, tt.want)
+			out := r.stdout
+			if r.code != 0 || !strings.Contains(out, tt.want) || r.stderr != "" {
+				t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s\nwant exit 0 and %q on stdout, nothing on stderr", r.code, out, r.stderr, tt.want)
+			}
+			if tt.args[len(tt.args)-1] == "check" && (!strings.Contains(out, "on_load") || !strings.Contains(out, "on_unload")) {
+				t.Errorf("check's usage does not say that it runs on_load and on_unload:\n%s", out)
 			}
 			if tt.args[0] != "gen" && !strings.Contains(out, "xample") {
 				t.Errorf("the usage shows no example:\n%s", out)
@@ -431,7 +436,7 @@ func TestReplayHalt(t *testing.T) {
 			t.Fatalf("an event after the failing block: %s", e)
 		}
 	}
-	if !strings.Contains(r.stdout, "stopped by an error") {
+	if !strings.Contains(r.stdout, "(failed: the error is on stderr)") {
 		t.Errorf("summary:\n%s", r.stdout)
 	}
 }

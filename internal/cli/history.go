@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipstream-go/slipstream/historydb"
 	"github.com/slipstream-go/slipstream/internal/chain"
-	"github.com/slipstream-go/slipstream/internal/historydb"
 )
 
 const historyUsage = `Usage: slipstream history (--sqlite FILE | --postgres DSN [--schema S]) --program HEX --mapping HEX --key HEX --height H
@@ -40,7 +40,7 @@ func (a *App) history(ctx context.Context, args []string) int {
 	key := fs.String("key", "", "key, hex")
 	height := fs.String("height", "", "block height (the value at the end of that block)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := a.parseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -123,7 +123,7 @@ const sampleKeyCmd = "sample-key"
 func (a *App) sampleKey(args []string) int {
 	fs := a.newFlagSet(sampleKeyCmd, "Usage: slipstream sample-key --input FILE\n\nInternal (make demo): prints history flags for a key the chain wrote.\n")
 	input := fs.String("input", "", "chain file")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := a.parseFlags(fs, args); !ok {
 		return code
 	}
 	if *input == "" {

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -19,8 +21,10 @@ import (
 const replayUsage = `Usage: slipstream replay --plugin CFG [--plugin CFG ...] (--input FILE | --synthetic [gen flags])
 
 Replays a chain block by block through a finalize.Store whose finalization feeds the
-plugins, then unloads them (their data flushed) and prints a summary per plugin: events,
-errors, dropped events, callback latency p50/p99 and events/s over the wall time.
+plugins, then unloads them (their data flushed) and prints a summary per plugin: its state
+(active; disabled by error_policy "disable"; failed by error_policy "halt"), events
+delivered, errors, dropped events, callback latency p50/p99 and events/s over the wall
+time; then the totals, deliveries being events delivered summed over all plugins.
 
 Each block is one Finalize(height, RealRun) batch: its operations in order, its staking
 rewards and its Block event are delivered together when the batch commits. A block marked
@@ -28,9 +32,10 @@ rewards and its Block event are delivered together when the batch commits. A blo
 event. The input is read as a stream (memory does not grow with the file); "-" is stdin.
 The format is internal/chain/FORMAT.md.
 
-After a crash, --from-height H resumes: the blocks below H are replayed into the store
-only (its state rebuilt, nothing delivered) and delivery starts at H. Replaying from the
-start is also safe with plugins that are idempotent, as the history plugin is.
+After a crash, --from-height H (0 … 4294967295) resumes: the blocks below H are replayed
+into the store only (its state rebuilt, nothing delivered) and delivery starts at H.
+Replaying from the start is also safe with plugins that are idempotent, as the history
+plugin is.
 
 A progress line is shown when stderr is a terminal. SIGINT or SIGTERM stops the replay
 after the current block, unloads the plugins and prints the summary (exit 130); a second
@@ -38,13 +43,18 @@ signal kills the process.
 
 Exit status: 0 done; 1 a malformed input line (reported as FILE:LINE: what is wrong, after
 the blocks before it were finalized and delivered, nothing of the bad block), an operation
-the store refuses, or a plugin with error_policy "halt" failed; 2 usage error, unreadable
-input, or a plugin config that does not load; 130 interrupted.
+the store refuses, a plugin with error_policy "halt" failed (sync or async delivery), or a
+plugin failed while unloading (on_unload panicked or logged an error, its library did not
+close: its data may not be flushed); 2 usage error (a --from-height beyond 4294967295
+included), unreadable input (a directory included), or a plugin config that does not load;
+130 interrupted (1 if a plugin failed as well).
 
 --admin ADDR serves the admin API (list, load, unload, reload plugins; /healthz;
 Prometheus /metrics) while the replay runs: loopback only unless --admin-allow-remote;
 changes need the bearer token from --admin-token-file or $SLIPSTREAM_ADMIN_TOKEN (or
---admin-insecure); configs loaded through it must lie under --plugin-dir.
+--admin-insecure); configs loaded through it must lie under --plugin-dir. Changes need a
+JSON body (Content-Type: application/json) and no foreign Origin header, so that a web page
+cannot send them.
 
 Examples:
   slipstream replay --plugin history.json5 --input chain.ndjson
@@ -92,7 +102,7 @@ func (a *App) replay(ctx context.Context, args []string) int {
 	fs.StringVar(&o.progress, "progress", "auto", "progress line on stderr: auto (when a terminal), always, never")
 	fs.UintVar(&o.from, "from-height", 0, "resume: blocks below this height rebuild the store's state without reaching the plugins\n(for a plugin whose database already holds them, e.g. after a crash)")
 	o.admin.register(fs)
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := a.parseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -100,6 +110,9 @@ func (a *App) replay(ctx context.Context, args []string) int {
 	}
 	if len(o.plugins) == 0 {
 		return a.usageError(fs, "no --plugin given")
+	}
+	if uint64(o.from) > math.MaxUint32 {
+		return a.usageError(fs, "--from-height %d is beyond the largest block height, %d", o.from, uint32(math.MaxUint32))
 	}
 	if (o.input == "") == !o.synthetic {
 		return a.usageError(fs, "give exactly one of --input FILE and --synthetic")
@@ -183,11 +196,23 @@ func (a *App) replay(ctx context.Context, args []string) int {
 		return ExitUsage
 	}
 	start := time.Now()
+	lastCheck := start
 	runErr := src.each(func(b *chain.Block) error {
 		if ctx.Err() != nil {
 			return errInterrupted
 		}
-		return r.block(b)
+		if err := r.block(b); err != nil {
+			return err
+		}
+		// An async plugin's halt failure cannot reach Finalize (the broadcast returned
+		// before the plugin ran): look for one now and then, and stop as a sync one does.
+		if now := time.Now(); now.Sub(lastCheck) >= failedCheckEvery {
+			lastCheck = now
+			if err := failedPlugin(mgr.Plugins()); err != nil {
+				return fmt.Errorf("%s: after block %d: %w", r.src.where(), b.Height, err)
+			}
+		}
+		return nil
 	})
 	wall := time.Since(start)
 	prog.finish()
@@ -197,34 +222,76 @@ func (a *App) replay(ctx context.Context, args []string) int {
 	stopAdmin()
 	infos := mgr.Shutdown()
 
-	sum := newSummary(r, infos, wall)
+	// What went wrong, in the order it happened: the replay's own stop (a malformed line,
+	// an op the store refuses, a sync halt failure), an async plugin's halt failure after
+	// the last look, and plugins that failed while unloading (on_unload panicked or logged
+	// an error, the library did not close: their data may not be flushed).
+	var failures []error
 	code := ExitOK
+	interrupted := errors.Is(runErr, errInterrupted)
 	switch {
 	case runErr == nil:
-	case errors.Is(runErr, errInterrupted):
-		sum.Interrupted = true
+	case interrupted:
 		code = ExitInterrupted
 	default:
-		sum.Error = runErr.Error()
+		failures = append(failures, runErr)
+	}
+	if runErr == nil || interrupted {
+		if err := failedPlugin(infos); err != nil {
+			failures = append(failures, err)
+		}
+	}
+	for _, p := range infos {
+		if p.UnloadError != "" {
+			failures = append(failures, fmt.Errorf("plugin %q failed while unloading: %s", p.Name, p.UnloadError))
+		}
+	}
+	sum := newSummary(r, infos, wall)
+	sum.Interrupted = interrupted
+	if len(failures) > 0 {
 		code = ExitFailure
+		msgs := make([]string, len(failures))
+		for i, err := range failures {
+			msgs[i] = err.Error()
+		}
+		sum.Error = strings.Join(msgs, "; ")
 	}
 	if o.json {
 		sum.writeJSON(a.Stdout)
 	} else {
 		sum.writeText(a.Stdout)
 	}
-	switch {
-	case code == ExitInterrupted:
+	if interrupted {
 		fmt.Fprintf(a.Stderr, "slipstream replay: interrupted: stopped after block %d, plugins unloaded\n", r.lastHeight)
-	case runErr != nil:
+	}
+	for _, err := range failures {
 		var se *chain.SyntaxError
-		if errors.As(runErr, &se) {
+		if errors.As(err, &se) {
 			fmt.Fprintln(a.Stderr, se.Error()) // FILE:LINE: what is wrong, as compilers do
 		} else {
-			fmt.Fprintf(a.Stderr, "slipstream replay: %v\n", runErr)
+			fmt.Fprintf(a.Stderr, "slipstream replay: %v\n", err)
 		}
 	}
 	return code
+}
+
+// failedCheckEvery is how often the replay looks for an async plugin that failed with
+// error_policy halt.
+const failedCheckEvery = 50 * time.Millisecond
+
+// failedPlugin returns an error naming the plugins that error_policy halt marked failed,
+// with their last error, or nil if there is none.
+func failedPlugin(infos []host.PluginInfo) error {
+	var errs []string
+	for _, p := range infos {
+		if p.State == host.StateFailed {
+			errs = append(errs, fmt.Sprintf("plugin %q failed (error_policy halt, %s delivery): %s", p.Name, p.Delivery, p.Counters.LastError))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
 }
 
 // replayer applies blocks to the store.
@@ -270,8 +337,10 @@ func (r *replayer) block(b *chain.Block) error {
 		r.store.NotifyStakingRewards(r.cur, r.next, b.Height)
 		// Inside the batch, so that the Block event is held with the block's other events,
 		// dropped with them if the block aborts, and a halt-policy failure of its delivery
-		// is returned by Finalize.
-		r.store.NotifyBlock(b.Bytes, b.Height)
+		// is returned by Finalize (NotifyBlock itself returns nil inside a batch).
+		if err := r.store.NotifyBlock(b.Bytes, b.Height); err != nil {
+			return err
+		}
 		if b.Aborted {
 			return errAborted
 		}
@@ -376,7 +445,16 @@ func openInput(name string) (*fileSource, error) {
 		}
 		s.f = f
 	}
-	if st, err := s.f.Stat(); err == nil && st.Mode().IsRegular() {
+	st, err := s.f.Stat()
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("cannot open the input: %w", err)
+	}
+	if st.IsDir() {
+		s.close()
+		return nil, fmt.Errorf("cannot open the input: %s is a directory, not a chain file", name)
+	}
+	if st.Mode().IsRegular() {
 		s.size = st.Size()
 	}
 	s.cr = &countingReader{r: s.f}

@@ -18,12 +18,12 @@ type Summary struct {
 	Aborted     int             `json:"aborted"`        // blocks whose batch was aborted (nothing delivered)
 	FirstHeight uint32          `json:"first_height"`   // height of the first block replayed
 	LastHeight  uint32          `json:"last_height"`    // height of the last block replayed
-	Events      uint64          `json:"events"`         // events delivered, summed over the plugins
+	Events      uint64          `json:"events"`         // deliveries: events delivered, summed over the plugins
 	WallSeconds float64         `json:"wall_seconds"`   // wall time of the replay (loading and unloading excluded)
 	EventsPerS  float64         `json:"events_per_sec"` // Events / WallSeconds
 	MaxRSSKB    int64           `json:"max_rss_kb"`     // peak resident memory of the process (getrusage), 0 where unknown
 	Interrupted bool            `json:"interrupted"`    // stopped by SIGINT/SIGTERM
-	Error       string          `json:"error,omitempty"`
+	Error       string          `json:"error"`          // what stopped or failed the replay; "" on success
 	Plugins     []PluginSummary `json:"plugins"`
 }
 
@@ -33,7 +33,7 @@ type PluginSummary struct {
 	Library       string   `json:"library"`
 	ABIVersion    string   `json:"abi_version"`
 	Subscriptions []string `json:"subscriptions"`
-	State         string   `json:"state"`
+	State         string   `json:"state"` // active, disabled (error_policy disable) or failed (error_policy halt)
 	Events        uint64   `json:"events"`
 	Errors        uint64   `json:"errors"`
 	Dropped       uint64   `json:"dropped"`     // subscribed events not delivered (the sum of Undelivered)
@@ -44,7 +44,8 @@ type PluginSummary struct {
 	P50Nanos      int64    `json:"p50_ns"` // callback latency, median (per call; a batch is one call)
 	P99Nanos      int64    `json:"p99_ns"`
 	EventsPerS    float64  `json:"events_per_sec"` // Events over the replay's wall time
-	LastError     string   `json:"last_error,omitempty"`
+	LastError     string   `json:"last_error"`     // the last callback error, "" if none
+	UnloadError   string   `json:"unload_error"`   // what went wrong while it unloaded, "" if nothing
 }
 
 // Causes is the JSON form of host.Undelivered: a plugin's undelivered events by cause.
@@ -72,7 +73,7 @@ func newSummary(r *replayer, infos []host.PluginInfo, wall time.Duration) *Summa
 				DrainTimeout: c.Undelivered.DrainTimeout, ReloadOverflow: c.Undelivered.ReloadOverflow, Failed: c.Undelivered.Failed},
 			Reloads: c.Reloads, Suppressed: c.Suppressed,
 			P50Nanos: int64(c.Latency.Quantile(0.5)), P99Nanos: int64(c.Latency.Quantile(0.99)),
-			LastError: c.LastError,
+			LastError: c.LastError, UnloadError: p.UnloadError,
 		}
 		if wall > 0 {
 			ps.EventsPerS = float64(c.Events) / wall.Seconds()
@@ -101,24 +102,42 @@ func (s *Summary) writeJSON(w io.Writer) {
 
 func (s *Summary) writeText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PLUGIN\tEVENTS\tERRORS\tDROPPED\tP50\tP99\tEVENTS/S\t")
+	fmt.Fprint(tw, "PLUGIN\tSTATE\t")
+	fmt.Fprintln(tw, "EVENTS\tERRORS\tDROPPED\tP50\tP99\tEVENTS/S\t")
 	for _, p := range s.Plugins {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t\n", p.Name, p.Events, p.Errors, p.Dropped,
+		fmt.Fprintf(tw, "%s\t%s\t", p.Name, p.State)
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t\n", p.Events, p.Errors, p.Dropped,
 			fmtDur(time.Duration(p.P50Nanos)), fmtDur(time.Duration(p.P99Nanos)), humanRate(p.EventsPerS))
 	}
 	tw.Flush()
+	// Why a plugin is not active, and what failed while it unloaded.
+	for _, p := range s.Plugins {
+		if p.State != string(host.StateActive) && p.LastError != "" {
+			fmt.Fprintf(w, "%s %s: %s\n", p.Name, p.State, p.LastError)
+		}
+		if p.UnloadError != "" {
+			fmt.Fprintf(w, "%s failed while unloading: %s\n", p.Name, p.UnloadError)
+		}
+	}
 	status := ""
-	if s.Interrupted {
+	switch {
+	case s.Interrupted && s.Error != "":
+		status = " (interrupted; failed: the error is on stderr)"
+	case s.Interrupted:
 		status = " (interrupted)"
-	} else if s.Error != "" {
-		status = " (stopped by an error)"
+	case s.Error != "":
+		status = " (failed: the error is on stderr)"
 	}
 	rss := ""
 	if s.MaxRSSKB > 0 {
 		rss = fmt.Sprintf(", peak RSS %d MiB", s.MaxRSSKB/1024)
 	}
-	fmt.Fprintf(w, "blocks %d (%d committed, %d aborted), heights %d..%d, events %d, wall %s, %s events/s%s%s\n",
-		s.Blocks, s.Committed, s.Aborted, s.FirstHeight, s.LastHeight, s.Events,
+	plugins := "plugins"
+	if len(s.Plugins) == 1 {
+		plugins = "plugin"
+	}
+	fmt.Fprintf(w, "blocks %d (%d committed, %d aborted), heights %d..%d, deliveries %d (events delivered, summed over %d %s), wall %s, %s deliveries/s%s%s\n",
+		s.Blocks, s.Committed, s.Aborted, s.FirstHeight, s.LastHeight, s.Events, len(s.Plugins), plugins,
 		time.Duration(s.WallSeconds*float64(time.Second)).Round(time.Millisecond), humanRate(s.EventsPerS), rss, status)
 }
 

@@ -12,6 +12,8 @@
  * staging tables; a ROLLBACK discards their rows with the rest of the transaction.
  * A block with very many rows is copied early (PG_FLUSH_ROWS) into the staging tables of the
  * open transaction, which bounds client memory without splitting the commit unit.
+ * The resume position (slipstream_position) is kept like a row: recorded by put_position,
+ * upserted right before COMMIT in the same transaction, forgotten by a rollback.
  */
 #define SLIPSTREAM_ERROR_HELPER
 #include "hist_backend.h"
@@ -47,6 +49,8 @@ typedef struct pg_backend {
     char *search_path; /* the quoted schema identifier */
     pg_table tables[T_COUNT];
     size_t buffered_rows;
+    uint64_t position;  /* put_position's value, written at the next commit */
+    int has_position;
     int in_tx;
     int direct;   /* flushes COPY straight into the real tables (no conflict seen lately) */
     int conflict; /* the last COPY failed on a unique violation */
@@ -154,6 +158,7 @@ static void clear_buffers(pg_backend *p) {
         p->tables[i].staged = 0;
     }
     p->buffered_rows = 0;
+    p->has_position = 0;
 }
 
 /* ---- COPY into the staging tables, merge into the real ones --------------------------- */
@@ -422,18 +427,77 @@ static void pg_rollback(hist_backend *be) {
     p->in_tx = 0;
 }
 
+static int32_t pg_put_position(hist_backend *be, uint64_t next_height, slipstream_error *err) {
+    pg_backend *p = as_pg(be);
+    if (next_height > (uint64_t)INT64_MAX) {
+        return slipstream_error_set(err, "history: postgres: position %llu out of range", (unsigned long long)next_height);
+    }
+    if (!p->has_position || next_height > p->position) p->position = next_height;
+    p->has_position = 1;
+    return SLIPSTREAM_OK;
+}
+
+/* Upserts the recorded position inside the open transaction (never lowering the stored one). */
+static int32_t write_position(pg_backend *p, slipstream_error *err) {
+    if (!p->has_position) return SLIPSTREAM_OK;
+    char height[24], *sql = malloc(2 * strlen(p->search_path) + 256);
+    if (sql == NULL) return slipstream_error_set(err, "history: out of memory");
+    snprintf(height, sizeof height, "%llu", (unsigned long long)p->position);
+    sprintf(sql,
+            "INSERT INTO %s.slipstream_position AS p (plugin, next_height) VALUES ('" HIST_POSITION_KEY "', $1)"
+            " ON CONFLICT (plugin) DO UPDATE SET next_height = GREATEST(p.next_height, EXCLUDED.next_height)",
+            p->search_path);
+    const char *params[1] = {height};
+    PGresult *res = PQexecParams(p->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    free(sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) pg_fail(err, "update slipstream_position", result_error(p, res));
+    PQclear(res);
+    return ok ? SLIPSTREAM_OK : SLIPSTREAM_ERROR;
+}
+
+static int32_t pg_get_position(hist_backend *be, uint64_t *next_height, slipstream_error *err) {
+    pg_backend *p = as_pg(be);
+    *next_height = 0;
+    if (p->in_tx) return slipstream_error_set(err, "history: postgres: position read inside a transaction");
+    if (ensure_connected(p, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+    char *sql = malloc(strlen(p->search_path) + 128);
+    if (sql == NULL) return slipstream_error_set(err, "history: out of memory");
+    sprintf(sql, "SELECT next_height FROM %s.slipstream_position WHERE plugin = '" HIST_POSITION_KEY "'",
+            p->search_path);
+    PGresult *res = PQexec(p->conn, sql);
+    free(sql);
+    int32_t rc = SLIPSTREAM_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = pg_fail(err, "read slipstream_position", result_error(p, res));
+    } else if (PQntuples(res) == 1) {
+        const char *v = PQgetvalue(res, 0, 0);
+        char *end = NULL;
+        unsigned long long h = strtoull(v, &end, 10);
+        if (v[0] < '0' || v[0] > '9' || *end != '\0') {
+            rc = slipstream_error_set(err, "history: postgres: slipstream_position holds \"%s\"", v);
+        } else {
+            *next_height = (uint64_t)h;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
 static int32_t pg_commit(hist_backend *be, slipstream_error *err) {
     pg_backend *p = as_pg(be);
-    if (p->buffered_rows == 0 && !p->in_tx) return SLIPSTREAM_OK;
+    if (p->buffered_rows == 0 && !p->in_tx && !p->has_position) return SLIPSTREAM_OK;
     int32_t rc = flush_all(p, err);
     int all_new = 1;
     for (int i = 0; i < T_COUNT && rc == SLIPSTREAM_OK; i++) rc = merge_table(p, &p->tables[i], &all_new, err);
+    if (rc == SLIPSTREAM_OK) rc = write_position(p, err);
     if (rc != SLIPSTREAM_OK || pg_exec(p, "COMMIT", NULL, err) != SLIPSTREAM_OK) {
         pg_rollback(be);
         return SLIPSTREAM_ERROR;
     }
     for (int i = 0; i < T_COUNT; i++) p->tables[i].staged = 0; /* COMMIT emptied the staging tables */
     if (all_new) p->direct = 1;
+    p->has_position = 0;
     p->in_tx = 0;
     return SLIPSTREAM_OK;
 }
@@ -452,6 +516,8 @@ static const hist_backend_ops pg_ops = {
     .put_mapping_removal = pg_put_mapping_removal,
     .put_reward = pg_put_reward,
     .put_block = pg_put_block,
+    .put_position = pg_put_position,
+    .get_position = pg_get_position,
     .commit = pg_commit,
     .rollback = pg_rollback,
     .close = pg_close,

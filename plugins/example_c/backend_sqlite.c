@@ -12,7 +12,18 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
-enum { ST_UPDATE, ST_MAPPING_REMOVAL, ST_REWARD, ST_BLOCK, ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_COUNT };
+enum {
+    ST_UPDATE,
+    ST_MAPPING_REMOVAL,
+    ST_REWARD,
+    ST_BLOCK,
+    ST_PUT_POSITION,
+    ST_GET_POSITION,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_COUNT
+};
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_UPDATE] = "INSERT OR IGNORE INTO mapping_history"
@@ -22,6 +33,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_REWARD] = "INSERT OR IGNORE INTO staking_rewards"
                   " (staker, validator, block_height, reward, new_stake) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_BLOCK] = "INSERT OR IGNORE INTO blocks (block_height, block) VALUES (?1, ?2)",
+    [ST_PUT_POSITION] = "INSERT INTO slipstream_position (plugin, next_height) VALUES ('" HIST_POSITION_KEY "', ?1)"
+                        " ON CONFLICT (plugin) DO UPDATE SET next_height = max(next_height, excluded.next_height)",
+    [ST_GET_POSITION] = "SELECT next_height FROM slipstream_position WHERE plugin = '" HIST_POSITION_KEY "'",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -126,6 +140,34 @@ static int32_t sqlite_put_block(hist_backend *be, const slipstream_bytes *block,
     return run(s, ST_BLOCK, "insert into blocks", err);
 }
 
+/* The position is written at once, inside the open transaction: COMMIT stores it with the rows. */
+static int32_t sqlite_put_position(hist_backend *be, uint64_t next_height, slipstream_error *err) {
+    sqlite_backend *s = as_sqlite(be);
+    sqlite3_stmt *st = s->stmt[ST_PUT_POSITION];
+    if (next_height > (uint64_t)INT64_MAX) {
+        return slipstream_error_set(err, "history: sqlite: position %llu out of range", (unsigned long long)next_height);
+    }
+    if (ensure_tx(s, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+    if (sqlite3_bind_int64(st, 1, (sqlite3_int64)next_height) != SQLITE_OK) return bind_failed(s, ST_PUT_POSITION, err);
+    return run(s, ST_PUT_POSITION, "update slipstream_position", err);
+}
+
+static int32_t sqlite_get_position(hist_backend *be, uint64_t *next_height, slipstream_error *err) {
+    sqlite_backend *s = as_sqlite(be);
+    sqlite3_stmt *st = s->stmt[ST_GET_POSITION];
+    *next_height = 0;
+    int rc = sqlite3_step(st);
+    sqlite3_int64 v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    if (rc == SQLITE_ROW) rc = sqlite3_step(st); /* the primary key allows one row: SQLITE_DONE */
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        return slipstream_error_set(err, "history: sqlite: cannot read slipstream_position: %s", sqlite3_errmsg(s->db));
+    }
+    if (v < 0) return slipstream_error_set(err, "history: sqlite: slipstream_position holds %lld", (long long)v);
+    *next_height = (uint64_t)v;
+    return SLIPSTREAM_OK;
+}
+
 static int32_t sqlite_commit(hist_backend *be, slipstream_error *err) {
     sqlite_backend *s = as_sqlite(be);
     if (!s->in_tx) return SLIPSTREAM_OK;
@@ -166,6 +208,8 @@ static const hist_backend_ops sqlite_ops = {
     .put_mapping_removal = sqlite_put_mapping_removal,
     .put_reward = sqlite_put_reward,
     .put_block = sqlite_put_block,
+    .put_position = sqlite_put_position,
+    .get_position = sqlite_get_position,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .close = sqlite_close,

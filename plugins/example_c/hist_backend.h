@@ -35,6 +35,13 @@ typedef struct hist_backend_ops {
     int32_t (*put_reward)(hist_backend *be, const slipstream_bytes *staker, const slipstream_bytes *validator,
                           uint32_t height, uint64_t reward, uint64_t new_stake, slipstream_error *err);
     int32_t (*put_block)(hist_backend *be, const slipstream_bytes *block, uint32_t height, slipstream_error *err);
+    /* Records the resume position (the first height not yet wholly stored) as part of the
+       current transaction: stored by the next commit, together with the rows, never lowered
+       (the stored value becomes the larger of the two); forgotten by rollback. */
+    int32_t (*put_position)(hist_backend *be, uint64_t next_height, slipstream_error *err);
+    /* Reads the stored position: *next_height = 0 when none was ever committed. Call it only
+       between transactions. */
+    int32_t (*get_position)(hist_backend *be, uint64_t *next_height, slipstream_error *err);
     /* Commits the open transaction; a no-op when nothing was written since the last commit. */
     int32_t (*commit)(hist_backend *be, slipstream_error *err);
     /* Drops everything written since the last commit. Never fails (errors are logged). */

@@ -6,6 +6,16 @@
  * when an event of another height arrives); every `batch_blocks` ended blocks the backend
  * commits. on_unload commits whatever is pending.
  *
+ * Position (ABI 1.1 resume_height): the table slipstream_position holds the first height not
+ * yet wholly stored, written by every commit in the same transaction as the rows: the height
+ * after the last block that had *ended* (its Block event, or an event of a later height) when
+ * the commit ran. A block cut short by on_unload is committed but not counted, so the host
+ * delivers it again on the next load (and idempotence completes it); a crash loses the
+ * uncommitted batch and its position together. After a failed write or commit the position
+ * stops advancing for the rest of the instance's life (the lost blocks are not stored, though
+ * later ones may be), so a restart re-delivers from the first lost block. resume_height
+ * returns the stored position (0 for a new database).
+ *
  * Idempotence: `seq` numbers the mapping events of a block (0, 1, 2 …) and is part of every
  * history primary key, so the same block delivered again yields the same keys and the
  * backends' INSERT OR IGNORE / ON CONFLICT DO NOTHING change nothing. A block whose first
@@ -46,6 +56,11 @@ typedef struct history {
     int pending;                   /* something written since the last commit */
     uint32_t pending_from;         /* height of the batch's first block */
     uint32_t blocks_pending;       /* blocks ended since the last commit */
+
+    /* the resume position */
+    uint64_t next_height;      /* height after the last ended, stored-or-pending block */
+    uint64_t committed_next;   /* what the last commit stored (or resume_height read) */
+    int position_frozen;       /* a block was lost: next_height stays at committed_next */
 } history;
 
 /* ---- host services ---------------------------------------------------------------------- */
@@ -84,6 +99,26 @@ static int32_t config_string(const slipstream_host *host, const char *key, char 
         }
         free(buf);
         n = m; /* the value changed size under us: try again with the new one */
+    }
+    return SLIPSTREAM_OK;
+}
+
+/* Reads config key `key` as a path (relative to the config file's directory, as libpath is)
+   into a new string, as config_string does. */
+static int32_t config_path_string(const slipstream_load_args *args, const char *key, char **out,
+                                  slipstream_error *err) {
+    int64_t n = slipstream_config_path(args, key, NULL, 0);
+    *out = NULL;
+    while (n >= 0) {
+        char *buf = malloc((size_t)n + 1);
+        if (buf == NULL) return slipstream_error_set(err, "history: out of memory reading config key %s", key);
+        int64_t m = slipstream_config_path(args, key, buf, (uint64_t)n + 1);
+        if (m >= 0 && m <= n) {
+            *out = buf;
+            return SLIPSTREAM_OK;
+        }
+        free(buf);
+        n = m;
     }
     return SLIPSTREAM_OK;
 }
@@ -155,7 +190,7 @@ static int32_t read_config(const slipstream_load_args *args, history_config *c, 
     const slipstream_host *host = args->host;
     char *batch = NULL;
     c->batch_blocks = 1;
-    if (config_string(host, "sqlite", &c->sqlite, err) || config_string(host, "postgres", &c->postgres, err) ||
+    if (config_path_string(args, "sqlite", &c->sqlite, err) || config_string(host, "postgres", &c->postgres, err) ||
         config_string(host, "schema", &c->schema, err) || config_string(host, "batch_blocks", &batch, err)) {
         free(batch);
         return SLIPSTREAM_ERROR;
@@ -172,8 +207,9 @@ static int32_t read_config(const slipstream_load_args *args, history_config *c, 
     if (c->postgres == NULL && c->sqlite == NULL) {
         c->sqlite = dup_string(DEFAULT_SQLITE_FILE);
         if (c->sqlite == NULL) return slipstream_error_set(err, "history: out of memory");
+        return resolve_path(args->config_file, &c->sqlite, err); /* the default is relative too */
     }
-    if (c->sqlite != NULL) return resolve_path(args->config_file, &c->sqlite, err);
+    if (c->sqlite != NULL) return SLIPSTREAM_OK; /* already resolved by config_path_string */
     if (c->schema == NULL || c->schema[0] == '\0') {
         free(c->schema);
         c->schema = dup_string(DEFAULT_SCHEMA);
@@ -196,6 +232,13 @@ static int32_t fail(history *h, slipstream_error *err) {
         hlog(h, SLIPSTREAM_LOG_ERROR, "history: blocks %u..%u not stored (replay them): %s", h->pending_from,
              h->cur_height, err != NULL && err->buf != NULL ? err->buf : "");
     }
+    /* Blocks were lost: the stored position must never pass them. */
+    if (!h->position_frozen) {
+        hlog(h, SLIPSTREAM_LOG_WARN, "history: resume position held at %llu until the plugin is reloaded",
+             (unsigned long long)h->committed_next);
+    }
+    h->next_height = h->committed_next;
+    h->position_frozen = 1;
     h->pending = 0;
     h->blocks_pending = 0;
     if (h->in_block) h->skip_block = 1;
@@ -203,7 +246,11 @@ static int32_t fail(history *h, slipstream_error *err) {
 }
 
 static int32_t commit(history *h, slipstream_error *err) {
+    if (h->next_height > h->committed_next && h->be->ops->put_position(h->be, h->next_height, err) != SLIPSTREAM_OK) {
+        return fail(h, err);
+    }
     if (h->be->ops->commit(h->be, err) != SLIPSTREAM_OK) return fail(h, err);
+    if (h->next_height > h->committed_next) h->committed_next = h->next_height;
     h->pending = 0;
     h->blocks_pending = 0;
     return SLIPSTREAM_OK;
@@ -216,6 +263,7 @@ static int32_t end_block(history *h, slipstream_error *err) {
         h->skip_block = 0;
         return SLIPSTREAM_OK;
     }
+    if (!h->position_frozen && (uint64_t)h->cur_height + 1 > h->next_height) h->next_height = (uint64_t)h->cur_height + 1;
     if (++h->blocks_pending < h->batch_blocks) return SLIPSTREAM_OK;
     return commit(h, err);
 }
@@ -336,6 +384,20 @@ static int32_t history_on_load(slipstream_plugin *self, const slipstream_load_ar
     return rc;
 }
 
+/* The stored position: read between transactions (the host calls it before any event). */
+static int32_t history_resume_height(slipstream_plugin *self, uint64_t *height, slipstream_error *err) {
+    history *h = (history *)self;
+    if (height == NULL) return slipstream_error_set(err, "history: resume_height without a result pointer");
+    if (h->be == NULL) return slipstream_error_set(err, "history: resume_height before on_load");
+    uint64_t stored = 0;
+    if (h->be->ops->get_position(h->be, &stored, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+    if (stored > h->committed_next) h->committed_next = stored;
+    if (h->committed_next > h->next_height && !h->position_frozen) h->next_height = h->committed_next;
+    *height = stored;
+    hlog(h, SLIPSTREAM_LOG_INFO, "history: resuming at height %llu", (unsigned long long)stored);
+    return SLIPSTREAM_OK;
+}
+
 static void history_on_unload(slipstream_plugin *self) {
     history *h = (history *)self;
     if (h->be == NULL) return;
@@ -366,6 +428,7 @@ static const slipstream_plugin_vtable history_vtable = {
     .subscribed_events = history_subscribed,
     .on_broadcast = history_broadcast,
     .on_broadcast_batch = history_broadcast_batch,
+    .resume_height = history_resume_height,
 };
 
 static slipstream_plugin *history_create(void) {

@@ -2,7 +2,9 @@
  * test_history.c — drives the built history plugin through a fake host and checks what it
  * stored with SQLite. Usage: test_history PATH/TO/libslipstream_history.so
  *
- * Every test uses its own database file in a fresh temporary directory.
+ * Every test uses its own database file in a fresh temporary directory. The resume-position
+ * tests also run against PostgreSQL when TEST_HISTORY_PG holds a libpq conninfo (each test in
+ * its own schema); tests/with_private_pg.sh starts a private server for that.
  * Prints "N passed, N failed" and exits non-zero on any failure.
  */
 #include <dlfcn.h>
@@ -319,6 +321,7 @@ static void test_entry_points(void) {
     CHECK(strcmp(vt->name(p), "history") == 0);
     CHECK(vt->on_load != NULL && vt->on_unload != NULL && vt->destroy != NULL);
     CHECK(vt->on_broadcast != NULL && vt->on_broadcast_batch != NULL);
+    CHECK(vt->struct_size == 72 && vt->resume_height != NULL); /* ABI 1.1 */
     CHECK(vt->subscribed_events(p) == SLIPSTREAM_MASK_ALL);
     vt->destroy(p); /* destroy without on_load is allowed */
 }
@@ -484,6 +487,48 @@ static void test_no_block_events(void) {
     sqlite3_close(db);
 }
 
+/* replace_mapping as the host sends it (snarkVM's rule): one keyed removal per old key that
+   the new entries drop, in the old mapping's order, then one update per entry; a kept key gets
+   only its update. Block 1 writes k1..k3; block 2 replaces the mapping with {k2, k5}; block 3
+   writes k9, then replaces with {k2} (drops k5 and k9: a key written earlier in the same
+   block is removed by seq order). No keyless removal: the mapping itself stays. */
+static void test_replace_mapping(void) {
+    current_test = "replace_mapping";
+    instance in;
+    CHECK(load(&in, "sqlite", "replace.db", NULL) == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    slipstream_event ev[] = {
+        update(1, "k1", "v1"), update(1, "k2", "v2"), update(1, "k3", "v3"), block(1, "b1"),
+        remove_key(2, "k1"), remove_key(2, "k3"), update(2, "k2", "n2"), update(2, "k5", "n5"), block(2, "b2"),
+        update(3, "k9", "x"), remove_key(3, "k5"), remove_key(3, "k9"), update(3, "k2", "m2"), block(3, "b3"),
+    };
+    size_t n = sizeof ev / sizeof ev[0];
+    CHECK(send_batch(&in, ev, 4) == SLIPSTREAM_OK);
+    for (size_t i = 4; i < n; i++) CHECK(send(&in, &ev[i]) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(in.fh.errors_logged == 0);
+    sqlite3 *db = open_db("replace.db");
+    CHECK(db != NULL);
+    if (db == NULL) return;
+    char v[64];
+    CHECK(value_at(db, "k1", 1, v, sizeof v) == 1 && strcmp(v, "v1") == 0);
+    CHECK(value_at(db, "k1", 2, v, sizeof v) == 0); /* dropped by the replacement */
+    CHECK(value_at(db, "k3", 2, v, sizeof v) == 0);
+    CHECK(value_at(db, "k3", 1000, v, sizeof v) == 0);
+    CHECK(value_at(db, "k2", 1, v, sizeof v) == 1 && strcmp(v, "v2") == 0);
+    CHECK(value_at(db, "k2", 2, v, sizeof v) == 1 && strcmp(v, "n2") == 0); /* kept: its new value */
+    CHECK(value_at(db, "k5", 1, v, sizeof v) == 0);
+    CHECK(value_at(db, "k5", 2, v, sizeof v) == 1 && strcmp(v, "n5") == 0);
+    CHECK(value_at(db, "k5", 3, v, sizeof v) == 0);
+    CHECK(value_at(db, "k9", 3, v, sizeof v) == 0); /* written, then dropped, in block 3 */
+    CHECK(value_at(db, "k2", 3, v, sizeof v) == 1 && strcmp(v, "m2") == 0);
+    CHECK(scalar(db, "SELECT count(*) FROM mapping_removals") == 0);
+    CHECK(scalar(db, "SELECT count(*) FROM mapping_history WHERE value IS NULL") == 4);
+    CHECK(scalar(db, "SELECT count(*) FROM mapping_history") == 11);
+    CHECK(scalar(db, "SELECT count(*) FROM blocks") == 3);
+    sqlite3_close(db);
+}
+
 static void expect_load_error(const char *what, const char *needle, instance *in, int32_t rc) {
     current_test = what;
     CHECK(rc != SLIPSTREAM_OK);
@@ -526,6 +571,236 @@ static void test_default_path(void) {
     CHECK(visible_blocks("history.db") == 1);
 }
 
+/* ---- the resume position (ABI 1.1) ------------------------------------------------------ */
+
+/* Where a position test stores: a SQLite file in the work directory, or a PostgreSQL schema. */
+typedef struct store {
+    const char *backend; /* "sqlite" or "postgres" */
+    char k1[16], v1[512], k2[16], v2[64];
+} store;
+
+static const char *pg_conninfo; /* TEST_HISTORY_PG, or NULL */
+
+static store make_store(const char *backend, const char *name) {
+    store s;
+    memset(&s, 0, sizeof s);
+    s.backend = backend;
+    if (strcmp(backend, "sqlite") == 0) {
+        snprintf(s.k1, sizeof s.k1, "sqlite");
+        snprintf(s.v1, sizeof s.v1, "%s.db", name);
+        snprintf(s.k2, sizeof s.k2, "batch_blocks"); /* overridden by load_store's argument */
+    } else {
+        snprintf(s.k1, sizeof s.k1, "postgres");
+        snprintf(s.v1, sizeof s.v1, "%s", pg_conninfo);
+        snprintf(s.k2, sizeof s.k2, "schema");
+        snprintf(s.v2, sizeof s.v2, "pos_%s_%ld", name, (long)getpid());
+    }
+    return s;
+}
+
+static int32_t load_store(instance *in, const store *s, const char *batch_blocks) {
+    if (strcmp(s->backend, "sqlite") == 0) return load(in, s->k1, s->v1, "batch_blocks", batch_blocks, NULL);
+    return load(in, s->k1, s->v1, s->k2, s->v2, "batch_blocks", batch_blocks, NULL);
+}
+
+/* Calls resume_height as the host does after on_load; UINT64_MAX when it fails. */
+static uint64_t resume(instance *in) {
+    uint64_t h = 12345;
+    slipstream_error e = {in->err, sizeof in->err};
+    in->err[0] = '\0';
+    if (in->p->vtable->resume_height(in->p, &h, &e) != SLIPSTREAM_OK) {
+        fprintf(stderr, "  resume_height: %s\n", in->err);
+        return UINT64_MAX;
+    }
+    return h;
+}
+
+/* A fresh instance's resume height (loads, asks, unloads without any event). */
+static uint64_t stored_position(const store *s) {
+    instance in;
+    if (load_store(&in, s, "1") != SLIPSTREAM_OK) {
+        fprintf(stderr, "  on_load: %s\n", in.err);
+        return UINT64_MAX - 1;
+    }
+    uint64_t h = resume(&in);
+    unload(&in);
+    return h;
+}
+
+/* The process dies: no on_unload, the connection goes away with whatever was uncommitted
+   (destroy closes the backend without committing, like a killed process). */
+static void crash(instance *in) {
+    in->p->vtable->destroy(in->p);
+    in->p = NULL;
+}
+
+/* Sends block h whole (an update, a reward, the Block event), in one batch. */
+static int32_t send_block(instance *in, uint32_t h) {
+    slipstream_event ev[3] = {update(h, "k", "v"), reward(h, "s", h, 100 + h), block(h, "b")};
+    return send_batch(in, ev, 3);
+}
+
+/* Sends the first events of block h, not its end. */
+static int32_t send_block_start(instance *in, uint32_t h) {
+    slipstream_event ev[2] = {update(h, "k", "partial"), update(h, "k2", "partial")};
+    return send_batch(in, ev, 2);
+}
+
+static void test_position_fresh(const char *backend) {
+    current_test = "position_fresh";
+    store s = make_store(backend, "fresh");
+    instance in;
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    CHECK(resume(&in) == 0); /* asking twice changes nothing */
+    unload(&in);
+    CHECK(stored_position(&s) == 0); /* loading without events stores nothing */
+}
+
+static void test_position_after_unload(const char *backend) {
+    current_test = "position_after_unload";
+    store s = make_store(backend, "unload");
+    instance in;
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    for (uint32_t h = 5; h <= 9; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(stored_position(&s) == 10);
+
+    /* Unloaded in the middle of block 10: its first events are committed, the position is not. */
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 10);
+    CHECK(send_block_start(&in, 10) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(stored_position(&s) == 10);
+    if (strcmp(backend, "sqlite") == 0) {
+        sqlite3 *db = open_db("unload.db");
+        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height = 10") == 2);
+        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM blocks") == 5);
+        sqlite3_close(db);
+    }
+
+    /* The host delivers block 10 again, whole: now it counts. */
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 10);
+    slipstream_event ev[4] = {update(10, "k", "partial"), update(10, "k2", "partial"), update(10, "k3", "rest"),
+                              block(10, "b")};
+    CHECK(send_batch(&in, ev, 4) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(stored_position(&s) == 11);
+
+    /* Replaying older blocks never lowers the position. */
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    for (uint32_t h = 1; h <= 3; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(stored_position(&s) == 11);
+}
+
+/* batch_blocks 3: the killed process loses its uncommitted batch and the position with it. */
+static void test_position_crash_mid_batch(const char *backend) {
+    current_test = "position_crash_mid_batch";
+    store s = make_store(backend, "crash");
+    instance in;
+    CHECK(load_store(&in, &s, "3") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    for (uint32_t h = 1; h <= 7; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK); /* commits after 3 and 6 */
+    CHECK(send_block_start(&in, 8) == SLIPSTREAM_OK);
+    crash(&in);
+    CHECK(stored_position(&s) == 7);
+    if (strcmp(backend, "sqlite") == 0) {
+        sqlite3 *db = open_db("crash.db");
+        CHECK(db != NULL && scalar(db, "SELECT max(block_height) FROM blocks") == 6);
+        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height > 6") == 0);
+        sqlite3_close(db);
+    }
+
+    /* Resumed from 7 and crashed again in mid-block, right after a commit: block 9 had ended
+       when the height changed, block 10 had not. */
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 7);
+    for (uint32_t h = 7; h <= 8; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    slipstream_event no_end[2] = {update(9, "k", "no block event"), update(10, "k", "next height")};
+    CHECK(send_batch(&in, no_end, 2) == SLIPSTREAM_OK);
+    crash(&in);
+    CHECK(stored_position(&s) == 10);
+}
+
+/* A write that fails (a trigger refuses block 13) loses that block: the position stops before
+   it, though later blocks are stored, so a restart delivers 13 again. SQLite only (the test
+   needs to plant the trigger). */
+static void test_position_after_failure(void) {
+    current_test = "position_after_failure";
+    store s = make_store("sqlite", "failure");
+    instance in;
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    unload(&in);
+    char path[512];
+    path_in_workdir(path, sizeof path, "failure.db");
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "CREATE TRIGGER refuse_13 BEFORE INSERT ON blocks WHEN NEW.block_height = 13"
+                       " BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == 0);
+    for (uint32_t h = 11; h <= 12; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    CHECK(send_block(&in, 13) != SLIPSTREAM_OK);
+    CHECK(strstr(in.err, "injected failure") != NULL);
+    for (uint32_t h = 14; h <= 15; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    unload(&in);
+    CHECK(in.fh.errors_logged == 1);
+    CHECK(stored_position(&s) == 13);
+    db = open_db("failure.db");
+    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM blocks") == 4); /* 11, 12, 14, 15 */
+    sqlite3_close(db);
+}
+
+static void test_position_errors(void) {
+    current_test = "position_errors";
+    slipstream_plugin *p = create_plugin();
+    CHECK(p != NULL);
+    if (p == NULL) return;
+    char buf[256] = "";
+    slipstream_error e = {buf, sizeof buf};
+    uint64_t h = 7;
+    CHECK(p->vtable->resume_height(p, &h, &e) != SLIPSTREAM_OK && strstr(buf, "before on_load") != NULL && h == 7);
+    p->vtable->destroy(p);
+
+    /* A value no height can be: reported, not returned. */
+    store s = make_store("sqlite", "corrupt");
+    CHECK(stored_position(&s) == 0);
+    char path[512];
+    path_in_workdir(path, sizeof path, "corrupt.db");
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "INSERT INTO slipstream_position VALUES ('history', -5)", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    instance in;
+    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
+    if (in.p == NULL) return;
+    CHECK(resume(&in) == UINT64_MAX && strstr(in.err, "slipstream_position") != NULL);
+    unload(&in);
+}
+
+static void test_positions(const char *backend) {
+    test_position_fresh(backend);
+    test_position_after_unload(backend);
+    test_position_crash_mid_batch(backend);
+}
+
 static int remove_tree(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
@@ -560,8 +835,18 @@ int main(int argc, char **argv) {
     test_partial_then_replay();
     test_batch_blocks();
     test_no_block_events();
+    test_replace_mapping();
     test_load_errors();
     test_default_path();
+    test_positions("sqlite");
+    test_position_after_failure();
+    test_position_errors();
+    pg_conninfo = getenv("TEST_HISTORY_PG");
+    if (pg_conninfo != NULL && pg_conninfo[0] != '\0') {
+        int before = failures;
+        test_positions("postgres");
+        printf("postgres position tests: %s\n", failures == before ? "ok" : "FAILED");
+    }
     dlclose(lib);
     if (failures == 0) remove_tree();
     else fprintf(stderr, "kept %s for inspection\n", workdir);

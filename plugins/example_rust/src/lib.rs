@@ -18,15 +18,35 @@
 //!
 //! Lines are buffered and flushed at every `Block` event and on unload, so a reader sees whole
 //! blocks.
+//!
+//! ## Resuming (ABI 1.1 `resume_height`)
+//!
+//! The file is its own position. On load the plugin cuts the file back to the end of its last
+//! complete block and answers `resume_height` with the first height not wholly in the file, so
+//! a restart after `kill -9` (or a `slipstream replay` re-run) continues the file exactly as an
+//! uninterrupted run would have written it. The rule, looking at the file's end:
+//! - bytes after the last `\n` are a torn line: cut;
+//! - the last line is a `Block` event of height H: the file is whole; resume at H + 1;
+//! - otherwise the trailing lines of the last height H may be only part of block H (a kill
+//!   between two writes, or an unload in mid-block): they are cut, and resume at H (the host
+//!   delivers all of block H again). Block is always the last event of its block, so this
+//!   holds whatever the subscription; without `Block` in `events` the last block in the file
+//!   is simply written again after each restart;
+//! - an empty or new file: resume at 0 (no position).
+//!
+//! Without a journal on a live node, the host may no longer have the events of a cut block
+//! (see the README).
 
 mod json;
+mod resume;
 
 use slipstream_plugin::{
-    bail, declare_plugin, host, BroadcastEvent, BroadcastEventKind, Context, Result, SlipstreamPlugin,
+    bail, declare_plugin, ensure, error, host, info, warn, BroadcastEvent, BroadcastEventKind, Context, Result,
+    SlipstreamPlugin,
 };
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// The plugin: the file it writes and the kinds it wants.
@@ -34,6 +54,8 @@ use std::sync::Mutex;
 pub struct EventLog {
     kinds: Vec<BroadcastEventKind>,
     out: Mutex<Option<Output>>,
+    /// What `resume_height` answers: found by [`resume::recover`] in `on_load`.
+    resume: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -49,25 +71,28 @@ impl SlipstreamPlugin for EventLog {
         "ndjson-event-log"
     }
 
-    fn on_load(&mut self, config_file: &str, _is_reload: bool) -> Result<()> {
-        let Some(path) = host::config("path") else {
+    fn on_load(&mut self, _config_file: &str, _is_reload: bool) -> Result<()> {
+        // Relative to the config file's directory, as the host resolves `libpath`.
+        let Some(path) = host::config_path("path") else {
             bail!("config key `path` (the NDJSON output file) is required");
         };
-        let path = resolve(config_file, &path);
+        ensure!(!path.as_os_str().is_empty(), "config key `path` is empty");
         self.kinds = match host::config("events") {
             Some(text) => parse_kinds(&text)?,
             None => BroadcastEventKind::ALL.to_vec(),
         };
         if self.kinds.is_empty() {
-            host::warn("`events` is empty: this plugin will receive nothing");
+            warn!("`events` is empty: this plugin will receive nothing");
         }
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
+        self.resume = recover_file(&mut file).with_context(|| format!("cannot resume from {}", path.display()))?;
         let names: Vec<&str> = self.kinds.iter().map(|k| k.as_str()).collect();
-        host::info(&format!("logging {} to {}", names.join(", "), path.display()));
+        info!("logging {} to {}", names.join(", "), path.display());
         *self.out.get_mut().unwrap_or_else(|e| e.into_inner()) =
             Some(Output { path, writer: BufWriter::with_capacity(64 * 1024, file), line: String::with_capacity(512) });
         Ok(())
@@ -76,13 +101,17 @@ impl SlipstreamPlugin for EventLog {
     fn on_unload(&mut self) {
         if let Some(mut out) = self.out.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
             if let Err(e) = out.writer.flush() {
-                host::error(&format!("cannot flush {}: {e}", out.path.display()));
+                error!("cannot flush {}: {e}", out.path.display());
             }
         }
     }
 
     fn subscribed_events(&self) -> &[BroadcastEventKind] {
         &self.kinds
+    }
+
+    fn resume_height(&self) -> Result<Option<u64>> {
+        Ok(self.resume)
     }
 
     fn on_broadcast(&self, event: BroadcastEvent<'_>) -> Result<()> {
@@ -100,13 +129,23 @@ impl SlipstreamPlugin for EventLog {
 
 declare_plugin!(EventLog::default());
 
-/// `path` relative to the directory of the config file (unless absolute).
-fn resolve(config_file: &str, path: &str) -> PathBuf {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        return p.to_path_buf();
+/// Cuts `file` back to its last complete block (see the crate docs) and returns the height to
+/// resume at (`None`: an empty file).
+fn recover_file(file: &mut File) -> Result<Option<u64>> {
+    let len = file.seek(SeekFrom::End(0))?;
+    let found = resume::recover(file, len, resume::CHUNK)?;
+    if found.keep < len {
+        file.set_len(found.keep)?;
+        let what = match found.resume {
+            Some(h) if found.cut_block => format!("the incomplete block {h}"),
+            _ => "a torn last line".to_string(),
+        };
+        warn!("cut {} bytes ({what}) from the end of the file", len - found.keep);
     }
-    Path::new(config_file).parent().unwrap_or(Path::new(".")).join(p)
+    if let Some(h) = found.resume {
+        info!("resuming at height {h}");
+    }
+    Ok(found.resume)
 }
 
 /// The `events` config value: a JSON list of kind names, or one bare name (the host passes
@@ -320,10 +359,146 @@ mod tests {
         assert!(err.starts_with("cannot open ") && err.contains("no/such/dir/x.ndjson: "), "{err}");
     }
 
+    /// Block `h`: an update and its Block event.
+    fn block(h: u32) -> [BroadcastEvent<'static>; 2] {
+        [
+            BroadcastEvent::MappingUpdate {
+                program_id: b"p",
+                mapping_name: b"m",
+                key: &[1],
+                value: &[2],
+                block_height: h,
+            },
+            BroadcastEvent::Block { block: &[0xbb], block_height: h },
+        ]
+    }
+
+    /// The lines `write_line` makes of `events`.
+    fn lines_of(events: &[BroadcastEvent<'_>]) -> String {
+        let mut s = String::new();
+        for ev in events {
+            write_line(&mut s, ev);
+        }
+        s
+    }
+
     #[test]
-    fn paths_resolve_from_the_config_directory() {
-        assert_eq!(resolve("/etc/slip/a.json5", "e.ndjson"), PathBuf::from("/etc/slip/e.ndjson"));
-        assert_eq!(resolve("/etc/slip/a.json5", "/var/e.ndjson"), PathBuf::from("/var/e.ndjson"));
-        assert_eq!(resolve("a.json5", "e.ndjson"), PathBuf::from("e.ndjson"));
+    fn resume_from_missing_empty_and_whole_files() {
+        let dir = TempDir::new("resume-whole");
+        let host = FakeHost::new();
+        host.set_config("path", "r.ndjson");
+        let file = dir.0.join("r.ndjson");
+        // Missing, then empty: no position.
+        for _ in 0..2 {
+            let mut p = load(&host, &dir);
+            assert_eq!(p.resume_height(), Ok(0));
+            p.unload();
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), "");
+        }
+        // Whole blocks: the next height; the file is not touched.
+        let mut p = load(&host, &dir);
+        for h in [4, 5] {
+            p.broadcast_batch(&block(h)).unwrap();
+        }
+        p.unload();
+        let whole = lines_of(&[block(4), block(5)].concat());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), whole);
+        let mut p = load(&host, &dir);
+        assert_eq!(p.resume_height(), Ok(6));
+        p.unload();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), whole);
+        assert!(!host.logged(host::Level::Warn, "cut "));
+    }
+
+    #[test]
+    fn resume_cuts_a_torn_line_and_a_partial_block() {
+        let dir = TempDir::new("resume-cut");
+        let file = dir.0.join("r.ndjson");
+        let whole = lines_of(&[block(1), block(2)].concat());
+        let partial = lines_of(&block(3)[..1]);
+        for (name, tail, want_resume, log) in [
+            ("torn line", "{\"kind\":\"Mapp".to_string(), 3, "a torn last line"),
+            ("partial block", partial.clone(), 3, "the incomplete block 3"),
+            ("partial block, torn line", format!("{partial}{{\"kind\":\"Blo"), 3, "the incomplete block 3"),
+        ] {
+            std::fs::write(&file, format!("{whole}{tail}")).unwrap();
+            let host = FakeHost::new();
+            host.set_config("path", "r.ndjson");
+            let mut p = load(&host, &dir);
+            assert_eq!(p.resume_height(), Ok(want_resume), "{name}");
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), whole, "{name}: cut back on load");
+            assert!(
+                host.logged(host::Level::Warn, &format!("cut {} bytes ({log})", tail.len())),
+                "{name}: {:?}",
+                host.logs()
+            );
+            // The host delivers from the resume height: the file continues as if never cut.
+            p.broadcast_batch(&block(3)).unwrap();
+            p.unload();
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), lines_of(&[block(1), block(2), block(3)].concat()));
+        }
+        // A line this plugin did not write: the load fails, the file is left alone.
+        std::fs::write(&file, format!("{whole}not json\n")).unwrap();
+        let host = FakeHost::new();
+        host.set_config("path", "r.ndjson");
+        let mut p = TestPlugin::from_create_fn(_create_plugin, &host).unwrap();
+        let err = p.load(dir.0.join("c.json5").to_str().unwrap(), false).unwrap_err();
+        assert!(err.starts_with("cannot resume from ") && err.contains("not an event line"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{whole}not json\n"));
+    }
+
+    /// Unloaded (or killed after a flush) in mid-block, with and without Block events: the
+    /// next run ends with the same file as one uninterrupted run.
+    #[test]
+    fn restart_in_mid_block_equals_an_uninterrupted_run() {
+        for events in ["[\"MappingUpdate\",\"Block\"]", "MappingUpdate"] {
+            let dir = TempDir::new("resume-run");
+            let host = FakeHost::new();
+            host.set_config("path", "r.ndjson").set_config("events", events);
+            let file = dir.0.join("r.ndjson");
+            let all: Vec<BroadcastEvent<'static>> = (1..=5).flat_map(block).collect();
+            let filtered = |evs: &[BroadcastEvent<'static>]| -> Vec<BroadcastEvent<'static>> {
+                evs.iter().filter(|e| events.contains(e.kind().as_str())).cloned().collect()
+            };
+            let mut p = load(&host, &dir);
+            assert_eq!(p.resume_height(), Ok(0));
+            // Blocks 1, 2 and the first event of block 3, then unloaded (which flushes).
+            for ev in filtered(&all[..5]) {
+                p.broadcast(&ev).unwrap();
+            }
+            p.unload();
+            let mut p = load(&host, &dir);
+            let from = p.resume_height().unwrap();
+            assert_eq!(from, 3, "{events}: block 3 was cut");
+            let rest: Vec<_> = all.iter().filter(|e| u64::from(e.block_height()) >= from).cloned().collect();
+            for ev in filtered(&rest) {
+                p.broadcast(&ev).unwrap();
+            }
+            p.unload();
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), lines_of(&filtered(&all)), "{events}");
+            // Without Block events the last block is not known to be whole: it is cut and
+            // delivered again; with them the file is whole.
+            let mut p = load(&host, &dir);
+            assert_eq!(p.resume_height(), Ok(if events.contains("Block") { 6 } else { 5 }), "{events}");
+            p.unload();
+        }
+    }
+
+    #[test]
+    fn path_is_relative_to_the_config_directory_unless_absolute() {
+        let dir = TempDir::new("paths");
+        let abs = dir.0.join("abs.ndjson");
+        for (value, file) in [("rel.ndjson", dir.0.join("rel.ndjson")), (abs.to_str().unwrap(), abs.clone())] {
+            let host = FakeHost::new();
+            host.set_config("path", value);
+            let mut p = load(&host, &dir);
+            p.broadcast(&events()[4]).unwrap();
+            p.unload();
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{}\n", EXPECTED.lines().nth(4).unwrap()));
+        }
+        let host = FakeHost::new();
+        host.set_config("path", "");
+        let mut p = TestPlugin::from_create_fn(_create_plugin, &host).unwrap();
+        assert_eq!(p.load(dir.0.join("c.json5").to_str().unwrap(), false).unwrap_err(), "config key `path` is empty");
     }
 }

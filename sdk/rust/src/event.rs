@@ -168,6 +168,7 @@ impl<'a> BroadcastEvent<'a> {
     /// `raw.kind` must name the valid union member (the host guarantees it), and every byte
     /// string of that member must point to `len` readable bytes that stay valid and unchanged
     /// for `'a`.
+    #[doc(hidden)]
     pub unsafe fn from_raw(raw: &'a ffi::SlipstreamEvent) -> Result<Option<BroadcastEvent<'a>>, &'static str> {
         let h = raw.block_height;
         // SAFETY (all union reads below): the caller guarantees `kind` names the valid member.
@@ -211,7 +212,8 @@ impl<'a> BroadcastEvent<'a> {
 
     /// Builds the C view of this event. The result borrows this event's byte strings: it is
     /// valid only while they are. Useful to drive a plugin through its C entry points in tests
-    /// (see [`testing`](crate::testing)).
+    /// (the `testing` module). Not part of the documented API (it is in terms of the C mirrors).
+    #[doc(hidden)]
     pub fn to_raw(&self) -> ffi::SlipstreamEvent {
         use ffi::SlipstreamBytes as B;
         let mut payload = ffi::SlipstreamEventPayload { reserved: [0; 12] };

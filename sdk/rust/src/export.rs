@@ -18,7 +18,7 @@
 use crate::event::BroadcastEvent;
 use crate::ffi;
 use crate::host::{self, CallScope, Host, Level};
-use crate::plugin::{error_chain, SlipstreamPlugin};
+use crate::plugin::{error_chain, SlipstreamPlugin, NO_MESSAGE};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
@@ -64,6 +64,7 @@ pub static VTABLE: ffi::SlipstreamPluginVtable = ffi::SlipstreamPluginVtable {
     subscribed_events: Some(subscribed_events),
     on_broadcast: Some(on_broadcast),
     on_broadcast_batch: Some(on_broadcast_batch),
+    resume_height: Some(resume_height),
 };
 
 /// Creates an instance for `_create_plugin`: runs `ctor` (catching panics) and returns the
@@ -276,6 +277,32 @@ unsafe extern "C" fn on_broadcast_batch(
     }
 }
 
+/// `resume_height` (ABI 1.1): calls [`SlipstreamPlugin::resume_height`] and writes the height
+/// (0 for `Ok(None)`: no position kept) into `*height`; an error or a panic fails the call
+/// with its message, and `*height` is left unchanged.
+///
+/// # Safety
+/// `this` must come from [`create_plugin`] and not be destroyed; `height` must be NULL or
+/// point to a writable `u64`; `err` must be valid as the ABI says.
+unsafe extern "C" fn resume_height(
+    this: *mut ffi::SlipstreamPlugin,
+    height: *mut u64,
+    err: *mut ffi::SlipstreamError,
+) -> i32 {
+    if this.is_null() || height.is_null() {
+        return fail(err, "resume_height: NULL instance or height");
+    }
+    let inst = &*(this as *const Instance);
+    let _scope = CallScope::enter(host_of(inst), ptr::null());
+    match guarded("resume_height", || inst.plugin.resume_height()) {
+        Ok(h) => {
+            *height = h.unwrap_or(0);
+            ffi::SLIPSTREAM_OK
+        }
+        Err(msg) => fail(err, &msg),
+    }
+}
+
 /// `destroy`: drops the plugin (its `Drop` may still log), then makes every [`Host`] handle of
 /// this instance a no-op.
 ///
@@ -409,6 +436,9 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
     } else {
         "(non-string panic payload)".to_string()
     };
+    if msg.is_empty() {
+        msg.push_str(NO_MESSAGE);
+    }
     let take_location = || PANIC_LOCATION.try_with(|l| l.try_borrow_mut().ok()?.take()).ok().flatten();
     let loc = take_location();
     let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
@@ -422,12 +452,14 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
     msg
 }
 
-/// Writes `msg` into the host's error buffer and returns `SLIPSTREAM_ERROR`.
+/// Writes `msg` into the host's error buffer (an empty one as [`NO_MESSAGE`]) and returns
+/// `SLIPSTREAM_ERROR`.
 ///
 /// # Safety
 /// `err` must be NULL or valid as the ABI says.
 unsafe fn fail(err: *mut ffi::SlipstreamError, msg: &str) -> i32 {
-    write_error(err, msg);
+    let msg = msg.split('\0').next().unwrap_or("");
+    write_error(err, if msg.is_empty() { NO_MESSAGE } else { msg });
     ffi::SLIPSTREAM_ERROR
 }
 

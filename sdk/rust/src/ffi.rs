@@ -1,4 +1,4 @@
-//! `#[repr(C)]` mirrors of every type in `include/slipstream.h` (ABI 1.0).
+//! `#[repr(C)]` mirrors of every type in `include/slipstream.h` (ABI 1.1).
 //!
 //! These are the raw, unsafe building blocks the rest of the SDK is written on; plugin authors
 //! normally never touch them. Names follow the C header with Rust casing
@@ -12,7 +12,7 @@
 use std::ffi::{c_char, c_void};
 
 #[cfg(not(target_pointer_width = "64"))]
-compile_error!("the Slipstream ABI 1.0 is defined for 64-bit targets only");
+compile_error!("the Slipstream ABI 1.x is defined for 64-bit targets only");
 
 // ---------------------------------------------------------------------------------------------
 // Versioning
@@ -21,7 +21,7 @@ compile_error!("the Slipstream ABI 1.0 is defined for 64-bit targets only");
 /// `SLIPSTREAM_ABI_MAJOR`: incompatible changes bump it.
 pub const SLIPSTREAM_ABI_MAJOR: u32 = 1;
 /// `SLIPSTREAM_ABI_MINOR`: append-only additions bump it.
-pub const SLIPSTREAM_ABI_MINOR: u32 = 0;
+pub const SLIPSTREAM_ABI_MINOR: u32 = 1;
 /// `SLIPSTREAM_ABI_VERSION`: `(major << 16) | minor`, what `slipstream_abi_version()` returns.
 pub const SLIPSTREAM_ABI_VERSION: u32 = (SLIPSTREAM_ABI_MAJOR << 16) | SLIPSTREAM_ABI_MINOR;
 
@@ -273,6 +273,9 @@ pub type SlipstreamOnBroadcastBatchFn = unsafe extern "C" fn(
     count: u64,
     err: *mut SlipstreamError,
 ) -> i32;
+/// `resume_height` in the vtable (ABI 1.1).
+pub type SlipstreamResumeHeightFn =
+    unsafe extern "C" fn(this: *mut SlipstreamPlugin, height: *mut u64, err: *mut SlipstreamError) -> i32;
 
 /// `slipstream_plugin_vtable`: the plugin's functions.
 #[repr(C)]
@@ -298,6 +301,9 @@ pub struct SlipstreamPluginVtable {
     pub on_broadcast: Option<SlipstreamOnBroadcastFn>,
     /// Optional.
     pub on_broadcast_batch: Option<SlipstreamOnBroadcastBatchFn>,
+    /// Optional, ABI 1.1: the first block height the plugin still needs. Absent in 1.0
+    /// vtables (their `struct_size` is 64), which hosts read as NULL.
+    pub resume_height: Option<SlipstreamResumeHeightFn>,
 }
 
 /// `struct slipstream_plugin`: a plugin instance starts with it.
@@ -309,7 +315,9 @@ pub struct SlipstreamPlugin {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Layout: every size and offset the ABI fixes (64-bit targets), checked at compile time.
+// Layout: every size and offset the ABI fixes (64-bit targets). The numbers are not written
+// here: `tests/c_layout.rs` checks this table against `testdata/abi/layout.c`, the C program
+// that is the single source of the layout for the Go and the Rust mirrors.
 // ---------------------------------------------------------------------------------------------
 
 /// `(C name, value)` of every struct size and field offset of the ABI, as this crate lays
@@ -318,9 +326,8 @@ pub struct SlipstreamPlugin {
 pub const LAYOUT: &[(&str, usize)] = &LAYOUT_TABLE;
 
 macro_rules! layout_table {
-    ($( $name:literal => $actual:expr, $expected:literal; )*) => {
-        $( const _: () = assert!($actual == $expected, $name); )*
-        const LAYOUT_TABLE: [(&str, usize); 0 $(+ { let _ = $expected; 1 })*] = [$( ($name, $actual), )*];
+    ($( $name:literal => $actual:expr; )*) => {
+        const LAYOUT_TABLE: [(&str, usize); 0 $(+ { let _ = $name; 1 })*] = [$( ($name, $actual), )*];
     };
 }
 
@@ -334,65 +341,69 @@ macro_rules! ev {
 }
 
 layout_table! {
-    "sizeof(slipstream_error)" => size_of::<SlipstreamError>(), 16;
-    "offsetof(slipstream_error, buf)" => offset_of!(SlipstreamError, buf), 0;
-    "offsetof(slipstream_error, cap)" => offset_of!(SlipstreamError, cap), 8;
+    "sizeof(slipstream_error)" => size_of::<SlipstreamError>();
+    "offsetof(slipstream_error, buf)" => offset_of!(SlipstreamError, buf);
+    "offsetof(slipstream_error, cap)" => offset_of!(SlipstreamError, cap);
 
-    "sizeof(slipstream_bytes)" => size_of::<SlipstreamBytes>(), 16;
-    "offsetof(slipstream_bytes, ptr)" => offset_of!(SlipstreamBytes, ptr), 0;
-    "offsetof(slipstream_bytes, len)" => offset_of!(SlipstreamBytes, len), 8;
+    "sizeof(slipstream_bytes)" => size_of::<SlipstreamBytes>();
+    "offsetof(slipstream_bytes, ptr)" => offset_of!(SlipstreamBytes, ptr);
+    "offsetof(slipstream_bytes, len)" => offset_of!(SlipstreamBytes, len);
 
-    "sizeof(slipstream_event)" => size_of::<SlipstreamEvent>(), 104;
-    "_Alignof(slipstream_event)" => align_of::<SlipstreamEvent>(), 8;
-    "offsetof(slipstream_event, kind)" => offset_of!(SlipstreamEvent, kind), 0;
-    "offsetof(slipstream_event, block_height)" => offset_of!(SlipstreamEvent, block_height), 4;
-    "offsetof(slipstream_event, mapping_update)" => offset_of!(SlipstreamEvent, payload), 8;
-    "offsetof(slipstream_event, reserved)" => offset_of!(SlipstreamEvent, payload), 8;
-    "sizeof(((slipstream_event *)0)->reserved)" => size_of::<SlipstreamEventPayload>(), 96;
-    "offsetof(slipstream_event, mapping_update.program_id)" => ev!(SlipstreamMappingUpdate, program_id), 8;
-    "offsetof(slipstream_event, mapping_update.mapping_name)" => ev!(SlipstreamMappingUpdate, mapping_name), 24;
-    "offsetof(slipstream_event, mapping_update.key)" => ev!(SlipstreamMappingUpdate, key), 40;
-    "offsetof(slipstream_event, mapping_update.value)" => ev!(SlipstreamMappingUpdate, value), 56;
-    "offsetof(slipstream_event, mapping_removal.program_id)" => ev!(SlipstreamMappingRemoval, program_id), 8;
-    "offsetof(slipstream_event, mapping_removal.mapping_name)" => ev!(SlipstreamMappingRemoval, mapping_name), 24;
-    "offsetof(slipstream_event, mapping_removal.key)" => ev!(SlipstreamMappingRemoval, key), 40;
-    "offsetof(slipstream_event, mapping_removal.has_key)" => ev!(SlipstreamMappingRemoval, has_key), 56;
-    "offsetof(slipstream_event, mapping_removal.reserved)" => ev!(SlipstreamMappingRemoval, reserved), 57;
-    "offsetof(slipstream_event, staking_reward.staker)" => ev!(SlipstreamStakingReward, staker), 8;
-    "offsetof(slipstream_event, staking_reward.validator)" => ev!(SlipstreamStakingReward, validator), 24;
-    "offsetof(slipstream_event, staking_reward.reward)" => ev!(SlipstreamStakingReward, reward), 40;
-    "offsetof(slipstream_event, staking_reward.new_stake)" => ev!(SlipstreamStakingReward, new_stake), 48;
-    "offsetof(slipstream_event, block.block)" => ev!(SlipstreamBlock, block), 8;
+    "sizeof(slipstream_event)" => size_of::<SlipstreamEvent>();
+    "_Alignof(slipstream_event)" => align_of::<SlipstreamEvent>();
+    "offsetof(slipstream_event, kind)" => offset_of!(SlipstreamEvent, kind);
+    "offsetof(slipstream_event, block_height)" => offset_of!(SlipstreamEvent, block_height);
+    "offsetof(slipstream_event, mapping_update)" => offset_of!(SlipstreamEvent, payload);
+    "offsetof(slipstream_event, mapping_removal)" => offset_of!(SlipstreamEvent, payload);
+    "offsetof(slipstream_event, staking_reward)" => offset_of!(SlipstreamEvent, payload);
+    "offsetof(slipstream_event, block)" => offset_of!(SlipstreamEvent, payload);
+    "offsetof(slipstream_event, reserved)" => offset_of!(SlipstreamEvent, payload);
+    "sizeof(((slipstream_event *)0)->reserved)" => size_of::<SlipstreamEventPayload>();
+    "offsetof(slipstream_event, mapping_update.program_id)" => ev!(SlipstreamMappingUpdate, program_id);
+    "offsetof(slipstream_event, mapping_update.mapping_name)" => ev!(SlipstreamMappingUpdate, mapping_name);
+    "offsetof(slipstream_event, mapping_update.key)" => ev!(SlipstreamMappingUpdate, key);
+    "offsetof(slipstream_event, mapping_update.value)" => ev!(SlipstreamMappingUpdate, value);
+    "offsetof(slipstream_event, mapping_removal.program_id)" => ev!(SlipstreamMappingRemoval, program_id);
+    "offsetof(slipstream_event, mapping_removal.mapping_name)" => ev!(SlipstreamMappingRemoval, mapping_name);
+    "offsetof(slipstream_event, mapping_removal.key)" => ev!(SlipstreamMappingRemoval, key);
+    "offsetof(slipstream_event, mapping_removal.has_key)" => ev!(SlipstreamMappingRemoval, has_key);
+    "offsetof(slipstream_event, mapping_removal.reserved)" => ev!(SlipstreamMappingRemoval, reserved);
+    "offsetof(slipstream_event, staking_reward.staker)" => ev!(SlipstreamStakingReward, staker);
+    "offsetof(slipstream_event, staking_reward.validator)" => ev!(SlipstreamStakingReward, validator);
+    "offsetof(slipstream_event, staking_reward.reward)" => ev!(SlipstreamStakingReward, reward);
+    "offsetof(slipstream_event, staking_reward.new_stake)" => ev!(SlipstreamStakingReward, new_stake);
+    "offsetof(slipstream_event, block.block)" => ev!(SlipstreamBlock, block);
 
-    "sizeof(slipstream_host)" => size_of::<SlipstreamHost>(), 32;
-    "offsetof(slipstream_host, struct_size)" => offset_of!(SlipstreamHost, struct_size), 0;
-    "offsetof(slipstream_host, reserved)" => offset_of!(SlipstreamHost, reserved), 4;
-    "offsetof(slipstream_host, ctx)" => offset_of!(SlipstreamHost, ctx), 8;
-    "offsetof(slipstream_host, log)" => offset_of!(SlipstreamHost, log), 16;
-    "offsetof(slipstream_host, config_get)" => offset_of!(SlipstreamHost, config_get), 24;
+    "sizeof(slipstream_host)" => size_of::<SlipstreamHost>();
+    "offsetof(slipstream_host, struct_size)" => offset_of!(SlipstreamHost, struct_size);
+    "offsetof(slipstream_host, reserved)" => offset_of!(SlipstreamHost, reserved);
+    "offsetof(slipstream_host, ctx)" => offset_of!(SlipstreamHost, ctx);
+    "offsetof(slipstream_host, log)" => offset_of!(SlipstreamHost, log);
+    "offsetof(slipstream_host, config_get)" => offset_of!(SlipstreamHost, config_get);
 
-    "sizeof(slipstream_load_args)" => size_of::<SlipstreamLoadArgs>(), 32;
-    "offsetof(slipstream_load_args, struct_size)" => offset_of!(SlipstreamLoadArgs, struct_size), 0;
-    "offsetof(slipstream_load_args, is_reload)" => offset_of!(SlipstreamLoadArgs, is_reload), 4;
-    "offsetof(slipstream_load_args, reserved)" => offset_of!(SlipstreamLoadArgs, reserved), 5;
-    "offsetof(slipstream_load_args, config_file)" => offset_of!(SlipstreamLoadArgs, config_file), 8;
-    "offsetof(slipstream_load_args, config_json)" => offset_of!(SlipstreamLoadArgs, config_json), 16;
-    "offsetof(slipstream_load_args, host)" => offset_of!(SlipstreamLoadArgs, host), 24;
+    "sizeof(slipstream_load_args)" => size_of::<SlipstreamLoadArgs>();
+    "offsetof(slipstream_load_args, struct_size)" => offset_of!(SlipstreamLoadArgs, struct_size);
+    "offsetof(slipstream_load_args, is_reload)" => offset_of!(SlipstreamLoadArgs, is_reload);
+    "offsetof(slipstream_load_args, reserved)" => offset_of!(SlipstreamLoadArgs, reserved);
+    "offsetof(slipstream_load_args, config_file)" => offset_of!(SlipstreamLoadArgs, config_file);
+    "offsetof(slipstream_load_args, config_json)" => offset_of!(SlipstreamLoadArgs, config_json);
+    "offsetof(slipstream_load_args, host)" => offset_of!(SlipstreamLoadArgs, host);
 
-    "sizeof(slipstream_plugin_vtable)" => size_of::<SlipstreamPluginVtable>(), 64;
-    "offsetof(slipstream_plugin_vtable, struct_size)" => offset_of!(SlipstreamPluginVtable, struct_size), 0;
-    "offsetof(slipstream_plugin_vtable, abi_major)" => offset_of!(SlipstreamPluginVtable, abi_major), 4;
-    "offsetof(slipstream_plugin_vtable, abi_minor)" => offset_of!(SlipstreamPluginVtable, abi_minor), 6;
-    "offsetof(slipstream_plugin_vtable, name)" => offset_of!(SlipstreamPluginVtable, name), 8;
-    "offsetof(slipstream_plugin_vtable, destroy)" => offset_of!(SlipstreamPluginVtable, destroy), 16;
-    "offsetof(slipstream_plugin_vtable, on_load)" => offset_of!(SlipstreamPluginVtable, on_load), 24;
-    "offsetof(slipstream_plugin_vtable, on_unload)" => offset_of!(SlipstreamPluginVtable, on_unload), 32;
-    "offsetof(slipstream_plugin_vtable, subscribed_events)" => offset_of!(SlipstreamPluginVtable, subscribed_events), 40;
-    "offsetof(slipstream_plugin_vtable, on_broadcast)" => offset_of!(SlipstreamPluginVtable, on_broadcast), 48;
-    "offsetof(slipstream_plugin_vtable, on_broadcast_batch)" => offset_of!(SlipstreamPluginVtable, on_broadcast_batch), 56;
+    "sizeof(slipstream_plugin_vtable)" => size_of::<SlipstreamPluginVtable>();
+    "offsetof(slipstream_plugin_vtable, struct_size)" => offset_of!(SlipstreamPluginVtable, struct_size);
+    "offsetof(slipstream_plugin_vtable, abi_major)" => offset_of!(SlipstreamPluginVtable, abi_major);
+    "offsetof(slipstream_plugin_vtable, abi_minor)" => offset_of!(SlipstreamPluginVtable, abi_minor);
+    "offsetof(slipstream_plugin_vtable, name)" => offset_of!(SlipstreamPluginVtable, name);
+    "offsetof(slipstream_plugin_vtable, destroy)" => offset_of!(SlipstreamPluginVtable, destroy);
+    "offsetof(slipstream_plugin_vtable, on_load)" => offset_of!(SlipstreamPluginVtable, on_load);
+    "offsetof(slipstream_plugin_vtable, on_unload)" => offset_of!(SlipstreamPluginVtable, on_unload);
+    "offsetof(slipstream_plugin_vtable, subscribed_events)" => offset_of!(SlipstreamPluginVtable, subscribed_events);
+    "offsetof(slipstream_plugin_vtable, on_broadcast)" => offset_of!(SlipstreamPluginVtable, on_broadcast);
+    "offsetof(slipstream_plugin_vtable, on_broadcast_batch)" => offset_of!(SlipstreamPluginVtable, on_broadcast_batch);
+    "offsetof(slipstream_plugin_vtable, resume_height)" => offset_of!(SlipstreamPluginVtable, resume_height);
 
-    "sizeof(slipstream_plugin)" => size_of::<SlipstreamPlugin>(), 8;
-    "offsetof(slipstream_plugin, vtable)" => offset_of!(SlipstreamPlugin, vtable), 0;
+    "sizeof(slipstream_plugin)" => size_of::<SlipstreamPlugin>();
+    "offsetof(slipstream_plugin, vtable)" => offset_of!(SlipstreamPlugin, vtable);
 }
 
 // Option<extern fn> must be pointer-sized with NULL as None (guaranteed; checked anyway).
@@ -404,7 +415,7 @@ mod tests {
 
     #[test]
     fn version_and_masks() {
-        assert_eq!(SLIPSTREAM_ABI_VERSION, 0x0001_0000);
+        assert_eq!(SLIPSTREAM_ABI_VERSION, 0x0001_0001);
         assert_eq!(slipstream_mask(SLIPSTREAM_EVENT_BLOCK), 8);
         assert_eq!(SLIPSTREAM_MASK_ALL, 0b1111);
     }

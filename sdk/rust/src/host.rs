@@ -5,6 +5,7 @@
 //! use slipstream_plugin::host::{self, Level};
 //! host::log(Level::Info, "opened the database");
 //! let path: Option<String> = host::config("path"); // only inside on_load
+//! let db: Option<std::path::PathBuf> = host::config_path("db"); // relative to the config file
 //! ```
 //!
 //! Which host a call goes to: inside a callback, the host of the instance being called. On a
@@ -18,6 +19,7 @@ use crate::ffi;
 use std::cell::Cell;
 use std::ffi::{c_char, CStr, CString};
 use std::mem::offset_of;
+use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -240,4 +242,62 @@ pub fn config_json() -> Option<String> {
     }
     // SAFETY: NUL-terminated and valid during on_load.
     Some(unsafe { CStr::from_ptr(args.config_json) }.to_string_lossy().into_owned())
+}
+
+/// Reads the config value `key` as a file path and resolves it as the host resolves
+/// `libpath`: a relative path is taken relative to the directory of the config file (the
+/// `config_file` of `on_load`), an absolute one is returned as it is. An empty value stays
+/// empty (so the plugin can say that it is). `None` if the key is absent, or outside
+/// `on_load` (as [`config`]).
+///
+/// ```no_run
+/// // config file /etc/slipstream/events.json5: { libpath: "…", path: "out/events.ndjson" }
+/// let out = slipstream_plugin::host::config_path("path"); // Some("/etc/slipstream/out/events.ndjson")
+/// ```
+pub fn config_path(key: &str) -> Option<PathBuf> {
+    let value = config(key)?;
+    let args = loading_args()?;
+    let config_file = if args.config_file.is_null() {
+        None
+    } else {
+        // SAFETY: NUL-terminated and valid during on_load.
+        unsafe { CStr::from_ptr(args.config_file) }.to_str().ok()
+    };
+    Some(resolve_path(config_file, &value))
+}
+
+/// `value` relative to the directory of `config_file` unless it is absolute or empty (or there
+/// is no config file, or it has no directory part).
+fn resolve_path(config_file: Option<&str>, value: &str) -> PathBuf {
+    let p = Path::new(value);
+    if value.is_empty() || p.is_absolute() {
+        return p.to_path_buf();
+    }
+    match config_file.map(Path::new).and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_path;
+    use std::path::PathBuf;
+
+    #[test]
+    fn resolve_path_cases() {
+        let cases: &[(Option<&str>, &str, &str)] = &[
+            (Some("/etc/slipstream/p.json5"), "out/x.ndjson", "/etc/slipstream/out/x.ndjson"),
+            (Some("/etc/slipstream/p.json5"), "x", "/etc/slipstream/x"),
+            (Some("/etc/slipstream/p.json5"), "../x", "/etc/slipstream/../x"),
+            (Some("/etc/slipstream/p.json5"), "/var/lib/x.db", "/var/lib/x.db"),
+            (Some("/etc/slipstream/p.json5"), "", ""),
+            (Some("/p.json5"), "x", "/x"),
+            (Some("p.json5"), "x", "x"),
+            (None, "x", "x"),
+        ];
+        for (file, value, want) in cases {
+            assert_eq!(resolve_path(*file, value), PathBuf::from(want), "{file:?} + {value:?}");
+        }
+    }
 }

@@ -10,7 +10,7 @@
 //! compiler, a crate version, or even a language.
 //!
 //! ```
-//! use slipstream_plugin::{declare_plugin, host, BroadcastEvent, BroadcastEventKind, Result, SlipstreamPlugin};
+//! use slipstream_plugin::{debug, declare_plugin, info, BroadcastEvent, BroadcastEventKind, Result, SlipstreamPlugin};
 //! use std::sync::atomic::{AtomicU64, Ordering};
 //!
 //! #[derive(Debug, Default)]
@@ -23,7 +23,7 @@
 //!         "block-counter"
 //!     }
 //!     fn on_load(&mut self, config_file: &str, _is_reload: bool) -> Result<()> {
-//!         host::info(&format!("loaded from {config_file}"));
+//!         info!("loaded from {config_file}");
 //!         Ok(())
 //!     }
 //!     fn subscribed_events(&self) -> &[BroadcastEventKind] {
@@ -32,7 +32,7 @@
 //!     fn on_broadcast(&self, event: BroadcastEvent<'_>) -> Result<()> {
 //!         if let BroadcastEvent::Block { block_height, .. } = event {
 //!             self.blocks.fetch_add(1, Ordering::Relaxed);
-//!             host::debug(&format!("block {block_height}"));
+//!             debug!("block {block_height}");
 //!         }
 //!         Ok(())
 //!     }
@@ -44,21 +44,46 @@
 //!
 //! Build the crate as a `cdylib` with `panic = "unwind"` (the default).
 //!
-//! Modules: [`ffi`] (the C mirrors, layout-checked), [`host`] (logging and config),
-//! [`testing`] (drive a plugin through its C entry points in unit tests), [`export`] (the
-//! vtable behind [`declare_plugin!`]).
+//! # Logging
+//!
+//! Five macros write a line to the node's log, tagged with the plugin's name, with the
+//! arguments of [`format!`]: [`trace!`], [`debug!`], [`info!`], [`warn!`] and [`error!`]
+//! (and [`log!`] with a [`host::Level`]). They work from any thread, and do nothing when no
+//! instance of the plugin is loaded:
+//!
+//! ```
+//! # let (n, path, e) = (3, "/var/x", "disk full");
+//! slipstream_plugin::info!("wrote {n} rows to {path}");
+//! slipstream_plugin::warn!("slow database: {e}");
+//! slipstream_plugin::log!(slipstream_plugin::host::Level::Error, "giving up after {n} tries");
+//! ```
+//!
+//! With a [`host::Host`] handle (one per instance, see [`host::current`]) first, the line goes
+//! to that instance: `info!(host: handle, "…")`.
+//!
+//! # Modules
+//!
+//! [`host`] (logging, config values, config paths), [`event`] (the events), [`plugin`] (the
+//! trait and the error type). With the cargo feature `testing` (enable it in
+//! `[dev-dependencies]`), `testing` drives a plugin through its C entry points in unit tests.
+//! The C mirrors and the vtable behind [`declare_plugin!`] are the SDK's own business and not
+//! part of its documented API.
 
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod event;
+#[doc(hidden)]
 pub mod export;
+#[doc(hidden)]
 pub mod ffi;
 pub mod host;
+mod logging;
 pub mod plugin;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use event::{BroadcastEvent, BroadcastEventKind};
-pub use plugin::{error_chain, Context, ContextError, Error, MessageError, Result, SlipstreamPlugin};
+pub use plugin::{error_chain, Context, ContextError, Error, MessageError, Result, SlipstreamPlugin, NO_MESSAGE};
 
 /// Exports a plugin library's two C entry points for a plugin value:
 ///

@@ -54,6 +54,21 @@ pub trait SlipstreamPlugin: Any + Send + Sync + fmt::Debug {
     fn on_broadcast(&self, _event: BroadcastEvent<'_>) -> Result<()> {
         Ok(())
     }
+
+    /// Returns the first block height this plugin still needs (ABI 1.1): everything below it
+    /// the plugin has already stored durably, so after a restart or in a replay the host skips
+    /// (and counts) the events below it instead of delivering them again.
+    ///
+    /// Called once after `on_load` and `subscribed_events` succeed (again after each reload),
+    /// before any `on_broadcast`. `Ok(None)`, the default, means the plugin keeps no position:
+    /// the same as `Ok(Some(0))`, every event is delivered. An error (or a panic) fails the
+    /// load: the host calls `on_unload`, destroys the instance and shows the message.
+    ///
+    /// The events of one height always reach the plugin together and in order, so a plugin
+    /// that makes whole heights durable can answer "the height after the last one stored".
+    fn resume_height(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// An error made of a message (what [`format_err!`](crate::format_err) returns).
@@ -114,18 +129,28 @@ impl<T> Context<T> for Option<T> {
     }
 }
 
-/// Formats an error and its chain of sources as `"outer: inner: root"`.
+/// What an error without any message reads as: the host shows the same for an empty C
+/// error message.
+pub const NO_MESSAGE: &str = "(no message)";
+
+/// Formats an error and its chain of sources as `"outer: inner: root"`. Empty messages in the
+/// chain are left out; an error whose whole chain is empty reads [`NO_MESSAGE`].
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
+    let mut out = String::new();
+    let mut cur = Some(err);
     while let Some(e) = cur {
         let s = e.to_string();
         // ContextError-like wrappers sometimes repeat their source; don't print it twice.
-        if !out.ends_with(&s) {
-            out.push_str(": ");
+        if !s.is_empty() && !out.ends_with(&s) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
             out.push_str(&s);
         }
         cur = e.source();
+    }
+    if out.is_empty() {
+        out.push_str(NO_MESSAGE);
     }
     out
 }
@@ -171,6 +196,20 @@ mod tests {
         assert_eq!(error_chain(&*err), "cannot open /x: no such file");
         let none: Option<u8> = None;
         assert_eq!(none.context("missing").unwrap_err().to_string(), "missing");
+    }
+
+    #[test]
+    fn empty_messages() {
+        let empty: Error = Box::new(MessageError(String::new()));
+        assert_eq!(error_chain(&*empty), "(no message)");
+        let r: Result<()> = Err(std::io::Error::other("")).context("");
+        assert_eq!(error_chain(&*r.unwrap_err()), "(no message)");
+        let r: Result<()> = Err(MessageError(String::new())).context("cannot open /x");
+        assert_eq!(error_chain(&*r.unwrap_err()), "cannot open /x");
+        let r: Result<()> = Err(std::io::Error::other("disk full")).context("");
+        assert_eq!(error_chain(&*r.unwrap_err()), "disk full");
+        let r: Result<()> = Err(MessageError("root".into())).context("").context("outer");
+        assert_eq!(error_chain(&*r.unwrap_err()), "outer: root");
     }
 
     #[test]

@@ -220,6 +220,18 @@ impl<'h> TestPlugin<'h> {
         }
     }
 
+    /// Calls `resume_height` (ABI 1.1), as the host does after `subscribed_events`: the height
+    /// the plugin wrote (0 when the vtable has no `resume_height`), or its error message. The
+    /// height passed in holds a marker value, so a plugin that returns OK without writing it
+    /// shows as `u64::MAX`.
+    pub fn resume_height(&mut self) -> Result<u64, String> {
+        let Some(f) = self.vt().resume_height else { return Ok(0) };
+        let mut height = u64::MAX;
+        // SAFETY: valid instance; height and err live across the call.
+        self.call_with_error(|err| unsafe { f(self.ptr, &mut height, err) })?;
+        Ok(height)
+    }
+
     /// Calls `on_broadcast` with the C view of `event`.
     pub fn broadcast(&mut self, event: &BroadcastEvent<'_>) -> Result<(), String> {
         self.broadcast_raw(&event.to_raw())

@@ -1,6 +1,9 @@
-//! Compares the Rust mirrors with the C compiler's view of `include/slipstream.h`: every struct
-//! size, every field offset, and every constant. The C program lists the fields independently
-//! of the Rust table, so a field missing on either side fails the test too.
+//! Compares the Rust mirrors with the C compiler's view of `include/slipstream.h`. The facts come
+//! from `testdata/abi/layout.c`, the single source of the ABI's layout that the Go layout test
+//! reads too: every struct's size and alignment, every field's offset and size, every constant,
+//! one `EXPRESSION<TAB>VALUE` line each. Both directions are checked: an entry of
+//! `ffi::LAYOUT` or of the constants below that the C program does not print fails, and so does
+//! a struct size, field offset or constant the C program prints that Rust does not mirror.
 //!
 //! Needs a C compiler: `$CC`, else `cc`.
 
@@ -9,63 +12,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Every size and offset of the header, as C expressions (the names `ffi::LAYOUT` uses).
-const C_EXPRESSIONS: &[&str] = &[
-    "sizeof(slipstream_error)",
-    "offsetof(slipstream_error, buf)",
-    "offsetof(slipstream_error, cap)",
-    "sizeof(slipstream_bytes)",
-    "offsetof(slipstream_bytes, ptr)",
-    "offsetof(slipstream_bytes, len)",
-    "sizeof(slipstream_event)",
-    "_Alignof(slipstream_event)",
-    "offsetof(slipstream_event, kind)",
-    "offsetof(slipstream_event, block_height)",
-    "offsetof(slipstream_event, mapping_update)",
-    "offsetof(slipstream_event, reserved)",
-    "sizeof(((slipstream_event *)0)->reserved)",
-    "offsetof(slipstream_event, mapping_update.program_id)",
-    "offsetof(slipstream_event, mapping_update.mapping_name)",
-    "offsetof(slipstream_event, mapping_update.key)",
-    "offsetof(slipstream_event, mapping_update.value)",
-    "offsetof(slipstream_event, mapping_removal.program_id)",
-    "offsetof(slipstream_event, mapping_removal.mapping_name)",
-    "offsetof(slipstream_event, mapping_removal.key)",
-    "offsetof(slipstream_event, mapping_removal.has_key)",
-    "offsetof(slipstream_event, mapping_removal.reserved)",
-    "offsetof(slipstream_event, staking_reward.staker)",
-    "offsetof(slipstream_event, staking_reward.validator)",
-    "offsetof(slipstream_event, staking_reward.reward)",
-    "offsetof(slipstream_event, staking_reward.new_stake)",
-    "offsetof(slipstream_event, block.block)",
-    "sizeof(slipstream_host)",
-    "offsetof(slipstream_host, struct_size)",
-    "offsetof(slipstream_host, reserved)",
-    "offsetof(slipstream_host, ctx)",
-    "offsetof(slipstream_host, log)",
-    "offsetof(slipstream_host, config_get)",
-    "sizeof(slipstream_load_args)",
-    "offsetof(slipstream_load_args, struct_size)",
-    "offsetof(slipstream_load_args, is_reload)",
-    "offsetof(slipstream_load_args, reserved)",
-    "offsetof(slipstream_load_args, config_file)",
-    "offsetof(slipstream_load_args, config_json)",
-    "offsetof(slipstream_load_args, host)",
-    "sizeof(slipstream_plugin_vtable)",
-    "offsetof(slipstream_plugin_vtable, struct_size)",
-    "offsetof(slipstream_plugin_vtable, abi_major)",
-    "offsetof(slipstream_plugin_vtable, abi_minor)",
-    "offsetof(slipstream_plugin_vtable, name)",
-    "offsetof(slipstream_plugin_vtable, destroy)",
-    "offsetof(slipstream_plugin_vtable, on_load)",
-    "offsetof(slipstream_plugin_vtable, on_unload)",
-    "offsetof(slipstream_plugin_vtable, subscribed_events)",
-    "offsetof(slipstream_plugin_vtable, on_broadcast)",
-    "offsetof(slipstream_plugin_vtable, on_broadcast_batch)",
-    "sizeof(slipstream_plugin)",
-    "offsetof(slipstream_plugin, vtable)",
-];
 
 /// Constants: (C expression, Rust value).
 fn constants() -> Vec<(&'static str, i128)> {
@@ -80,7 +26,6 @@ fn constants() -> Vec<(&'static str, i128)> {
         ("SLIPSTREAM_EVENT_STAKING_REWARD", ffi::SLIPSTREAM_EVENT_STAKING_REWARD as i128),
         ("SLIPSTREAM_EVENT_BLOCK", ffi::SLIPSTREAM_EVENT_BLOCK as i128),
         ("SLIPSTREAM_EVENT_KIND_COUNT", ffi::SLIPSTREAM_EVENT_KIND_COUNT as i128),
-        ("SLIPSTREAM_MASK(SLIPSTREAM_EVENT_BLOCK)", ffi::slipstream_mask(ffi::SLIPSTREAM_EVENT_BLOCK) as i128),
         ("SLIPSTREAM_MASK_ALL", ffi::SLIPSTREAM_MASK_ALL as i128),
         ("SLIPSTREAM_LOG_TRACE", ffi::SLIPSTREAM_LOG_TRACE as i128),
         ("SLIPSTREAM_LOG_DEBUG", ffi::SLIPSTREAM_LOG_DEBUG as i128),
@@ -90,31 +35,25 @@ fn constants() -> Vec<(&'static str, i128)> {
     ]
 }
 
-fn include_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../include").canonicalize().expect("include/ exists")
+fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
 }
 
-/// Compiles and runs a C program printing `expr<TAB>value` lines; returns them as a map.
-fn c_values(exprs: &[&str]) -> BTreeMap<String, i128> {
-    let mut src =
-        String::from("#include <stdio.h>\n#include <stddef.h>\n#include \"slipstream.h\"\nint main(void) {\n");
-    for e in exprs {
-        src.push_str(&format!("    printf(\"%s\\t%lld\\n\", {e:?}, (long long)({e}));\n"));
-    }
-    src.push_str("    return 0;\n}\n");
-
-    static RUN: AtomicUsize = AtomicUsize::new(0);
-    let run_id = RUN.fetch_add(1, Ordering::Relaxed);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("c_layout_{}_{run_id}", std::process::id()));
+/// Compiles and runs testdata/abi/layout.c; returns its `expression -> value` lines.
+fn c_layout() -> BTreeMap<String, i128> {
+    let repo = repo_dir();
+    // One directory per call: the tests run in parallel threads of one process, and one must
+    // not remove (or rewrite) the program another is running.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("c_layout_{}_{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let c_file = dir.join("layout.c");
     let exe = dir.join("layout");
-    std::fs::write(&c_file, src).unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let out = Command::new(&cc)
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
-        .arg(include_dir())
-        .arg(&c_file)
+        .arg(repo.join("include"))
+        .arg(repo.join("testdata/abi/layout.c"))
         .arg("-o")
         .arg(&exe)
         .output()
@@ -133,31 +72,49 @@ fn c_values(exprs: &[&str]) -> BTreeMap<String, i128> {
         .collect()
 }
 
+/// A line of layout.c that states a layout fact rather than a constant.
+fn is_layout(expr: &str) -> bool {
+    expr.starts_with("sizeof(") || expr.starts_with("offsetof(") || expr.starts_with("_Alignof(")
+}
+
+/// The facts Rust must mirror: struct sizes and field offsets (field sizes and alignments
+/// follow from the Rust types; LAYOUT may check them, it need not).
+fn must_mirror(expr: &str) -> bool {
+    expr.starts_with("offsetof(") || (expr.starts_with("sizeof(slipstream_") && !expr.contains("->"))
+}
+
 #[test]
 fn struct_layout_matches_the_c_header() {
-    let c = c_values(C_EXPRESSIONS);
-    assert_eq!(c.len(), C_EXPRESSIONS.len(), "duplicate C expressions");
+    let c = c_layout();
     let rust: BTreeMap<String, i128> = ffi::LAYOUT.iter().map(|(k, v)| (k.to_string(), *v as i128)).collect();
     let mut problems = Vec::new();
-    for (k, cv) in &c {
-        match rust.get(k) {
-            None => problems.push(format!("{k}: C {cv}, missing in ffi::LAYOUT")),
-            Some(rv) if rv != cv => problems.push(format!("{k}: C {cv}, Rust {rv}")),
+    for (k, rv) in &rust {
+        match c.get(k) {
+            None => problems.push(format!("{k}: in ffi::LAYOUT, not printed by testdata/abi/layout.c")),
+            Some(cv) if cv != rv => problems.push(format!("{k}: C {cv}, Rust {rv}")),
             _ => {}
         }
     }
-    for k in rust.keys().filter(|k| !c.contains_key(*k)) {
-        problems.push(format!("{k}: in ffi::LAYOUT, not checked against C"));
+    for k in c.keys().filter(|k| must_mirror(k) && !rust.contains_key(*k)) {
+        problems.push(format!("{k}: printed by testdata/abi/layout.c, missing in ffi::LAYOUT"));
     }
     assert!(problems.is_empty(), "layout mismatches:\n{}", problems.join("\n"));
 }
 
 #[test]
 fn constants_match_the_c_header() {
-    let consts = constants();
-    let exprs: Vec<&str> = consts.iter().map(|(e, _)| *e).collect();
-    let c = c_values(&exprs);
-    for (e, rv) in consts {
-        assert_eq!(c[e], rv, "{e}");
+    let c = c_layout();
+    let rust: BTreeMap<&str, i128> = constants().into_iter().collect();
+    let mut problems = Vec::new();
+    for (e, rv) in &rust {
+        match c.get(*e) {
+            None => problems.push(format!("{e}: in the Rust constants, not printed by testdata/abi/layout.c")),
+            Some(cv) if cv != rv => problems.push(format!("{e}: C {cv}, Rust {rv}")),
+            _ => {}
+        }
     }
+    for k in c.keys().filter(|k| !is_layout(k) && !rust.contains_key(k.as_str())) {
+        problems.push(format!("{k}: printed by testdata/abi/layout.c, missing in the Rust constants"));
+    }
+    assert!(problems.is_empty(), "constant mismatches:\n{}", problems.join("\n"));
 }

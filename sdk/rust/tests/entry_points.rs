@@ -4,16 +4,21 @@
 
 use slipstream_plugin::testing::{FakeHost, TestPlugin};
 use slipstream_plugin::{
-    bail, declare_plugin, ffi, host, host::Level, BroadcastEvent, BroadcastEventKind, Context, Result, SlipstreamPlugin,
+    bail, declare_plugin, ffi, host, host::Level, BroadcastEvent, BroadcastEventKind, Context, MessageError, Result,
+    SlipstreamPlugin,
 };
 use std::sync::{Arc, Mutex};
 
 /// A plugin whose behaviour the config chooses:
 /// - `events`: comma-separated kind names (default: all);
 /// - `panic_in`: `on_load` | `on_broadcast` | `on_unload` | `subscribed_events` | `drop`;
-/// - `fail_in`: `on_load` | `on_broadcast` (return an error instead);
+/// - `fail_in`: `on_load` | `on_broadcast` (return an error instead) | `on_broadcast_empty`
+///   (return an error whose message is empty);
+/// - `db`: read with `host::config_path` in `on_load` and recorded in `load_info`;
 /// - `message`: the panic/error message (default "boom");
-/// - `only_height`: panic/fail only for events of this height.
+/// - `only_height`: panic/fail only for events of this height;
+/// - `resume`: what `resume_height` returns: a number, `none` (default), `fail`, `panic`.
+///   `panic_in: resume_height` panics there too.
 #[derive(Debug, Default)]
 struct Recorder {
     seen: Arc<Mutex<Vec<String>>>,
@@ -22,6 +27,7 @@ struct Recorder {
     fail_in: String,
     message: String,
     only_height: Option<u32>,
+    resume: String,
     load_info: Arc<Mutex<Vec<String>>>,
 }
 
@@ -55,7 +61,11 @@ impl SlipstreamPlugin for Recorder {
         self.fail_in = host::config("fail_in").unwrap_or_default();
         self.message = host::config("message").unwrap_or_else(|| "boom".into());
         self.only_height = host::config("only_height").map(|h| h.parse()).transpose()?;
-        host::log(Level::Info, &format!("loaded {config_file}"));
+        self.resume = host::config("resume").unwrap_or_else(|| "none".into());
+        if let Some(db) = host::config_path("db") {
+            self.load_info.lock().unwrap().push(format!("db={}", db.display()));
+        }
+        slipstream_plugin::info!("loaded {config_file}");
         if self.panic_in == "on_load" {
             panic!("{}", self.message);
         }
@@ -80,6 +90,17 @@ impl SlipstreamPlugin for Recorder {
         &self.subs
     }
 
+    fn resume_height(&self) -> Result<Option<u64>> {
+        if self.panic_in == "resume_height" {
+            panic!("{}", self.message);
+        }
+        match self.resume.as_str() {
+            "none" => Ok(None),
+            "fail" => Err(std::io::Error::other(self.message.clone())).context("cannot read the position"),
+            n => Ok(Some(n.parse()?)),
+        }
+    }
+
     fn on_broadcast(&self, event: BroadcastEvent<'_>) -> Result<()> {
         self.seen.lock().unwrap().push(format!("{event:?}"));
         let h = event.block_height();
@@ -88,6 +109,9 @@ impl SlipstreamPlugin for Recorder {
         }
         if self.fail_in == "on_broadcast" && self.hits(h) {
             bail!("{} at height {h}", self.message);
+        }
+        if self.fail_in == "on_broadcast_empty" && self.hits(h) {
+            return Err(MessageError(String::new()).into());
         }
         Ok(())
     }
@@ -142,7 +166,9 @@ fn exported_entry_points_and_vtable() {
     assert!(!p.is_null());
     let vt = unsafe { &*(*p).vtable };
     assert_eq!(vt.struct_size as usize, std::mem::size_of::<ffi::SlipstreamPluginVtable>());
-    assert_eq!((vt.abi_major, vt.abi_minor), (1, 0));
+    assert_eq!(vt.struct_size, 72, "an ABI 1.1 vtable");
+    assert_eq!((vt.abi_major, vt.abi_minor), (1, 1));
+    assert!(vt.resume_height.is_some());
     assert!(vt.name.is_some() && vt.destroy.is_some() && vt.on_load.is_some() && vt.on_unload.is_some());
     assert!(vt.subscribed_events.is_some() && vt.on_broadcast.is_some() && vt.on_broadcast_batch.is_some());
     unsafe { (vt.destroy.unwrap())(p) };
@@ -248,6 +274,170 @@ fn errors_carry_their_chain() {
     let mut p = TestPlugin::new(Recorder::default(), &host);
     p.load("/c.json", false).unwrap();
     assert_eq!(p.broadcast(&events()[3]).unwrap_err(), "boom at height 11");
+}
+
+#[test]
+fn empty_messages_read_no_message() {
+    // An error with an empty message, singly and in a batch.
+    let host = FakeHost::new();
+    host.set_config("fail_in", "on_broadcast_empty");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    p.load("/c.json", false).unwrap();
+    assert_eq!(p.broadcast(&events()[3]).unwrap_err(), "(no message)");
+    assert_eq!(p.broadcast_batch(&events()).unwrap_err(), "(no message) (and 4 more failed events in this batch of 5)");
+    // An error chain of empty messages.
+    let host = FakeHost::new();
+    host.set_config("fail_in", "on_load").set_config("message", "");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    assert_eq!(p.load("/c.json", false).unwrap_err(), "cannot open the database");
+    // A panic with an empty message.
+    let host = FakeHost::new();
+    host.set_config("panic_in", "on_load").set_config("message", "");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    let err = p.load("/c.json", false).unwrap_err();
+    assert!(err.starts_with("panic in on_load: (no message) (at "), "{err}");
+}
+
+#[test]
+fn config_path_is_relative_to_the_config_file() {
+    for (value, want) in [
+        ("history.db", "db=/etc/slipstream/history.db"),
+        ("data/h.db", "db=/etc/slipstream/data/h.db"),
+        ("/var/lib/h.db", "db=/var/lib/h.db"),
+        ("", "db="),
+    ] {
+        let info = Arc::new(Mutex::new(Vec::new()));
+        let host = FakeHost::new();
+        host.set_config("db", value);
+        let mut r = Recorder::default();
+        r.load_info = info.clone();
+        let mut p = TestPlugin::new(r, &host);
+        p.load("/etc/slipstream/recorder.json5", false).unwrap();
+        assert_eq!(info.lock().unwrap()[1], want, "{value:?}");
+    }
+    // Absent key: None.
+    let info = Arc::new(Mutex::new(Vec::new()));
+    let host = FakeHost::new();
+    let mut r = Recorder::default();
+    r.load_info = info.clone();
+    let mut p = TestPlugin::new(r, &host);
+    p.load("/etc/slipstream/recorder.json5", false).unwrap();
+    assert_eq!(info.lock().unwrap().len(), 1);
+    // Outside on_load: None.
+    assert_eq!(host::config_path("db"), None);
+}
+
+#[test]
+fn logging_macros_format_and_reach_the_host() {
+    #[derive(Debug)]
+    struct Chatty;
+    impl SlipstreamPlugin for Chatty {
+        fn name(&self) -> &str {
+            "chatty"
+        }
+        fn on_load(&mut self, config_file: &str, _: bool) -> Result<()> {
+            let n = 3;
+            slipstream_plugin::trace!("t {n}");
+            slipstream_plugin::debug!("d {}", n + 1);
+            slipstream_plugin::info!("i {config_file}");
+            slipstream_plugin::warn!("w {n:>3}");
+            slipstream_plugin::error!("e {:?}", "x");
+            slipstream_plugin::log!(Level::Info, "l {n}");
+            let h = host::current().expect("a host during on_load");
+            slipstream_plugin::warn!(host: h, "via handle {n}");
+            slipstream_plugin::log!(host: h, Level::Debug, "log via handle");
+            Ok(())
+        }
+    }
+    let host = FakeHost::new();
+    let mut p = TestPlugin::new(Chatty, &host);
+    p.load("/c.json", false).unwrap();
+    let want: Vec<(i32, String)> = [
+        (Level::Trace, "t 3"),
+        (Level::Debug, "d 4"),
+        (Level::Info, "i /c.json"),
+        (Level::Warn, "w   3"),
+        (Level::Error, "e \"x\""),
+        (Level::Info, "l 3"),
+        (Level::Warn, "via handle 3"),
+        (Level::Debug, "log via handle"),
+    ]
+    .iter()
+    .map(|(l, m)| (*l as i32, m.to_string()))
+    .collect();
+    assert_eq!(host.logs(), want);
+}
+
+#[test]
+fn resume_height_through_the_c_entry_point() {
+    for (resume, want) in [
+        ("none", Ok(0)),
+        ("0", Ok(0)),
+        ("1", Ok(1)),
+        ("4294967296", Ok(1 << 32)),
+        ("18446744073709551615", Ok(u64::MAX)),
+        ("fail", Err("cannot read the position: boom".to_string())),
+    ] {
+        let host = FakeHost::new();
+        host.set_config("resume", resume);
+        let mut p = TestPlugin::from_create_fn(_create_plugin, &host).unwrap();
+        p.load("/c.json", false).unwrap();
+        assert_eq!(p.resume_height(), want, "resume {resume}");
+        p.unload();
+    }
+}
+
+#[test]
+fn resume_height_default_and_raw_calls() {
+    // The trait's default: no position kept, which the C entry point reports as 0.
+    #[derive(Debug)]
+    struct Plain;
+    impl SlipstreamPlugin for Plain {
+        fn name(&self) -> &str {
+            "plain"
+        }
+    }
+    let host = FakeHost::new();
+    let mut p = TestPlugin::new(Plain, &host);
+    p.load("/c.json", false).unwrap();
+    assert_eq!(p.resume_height(), Ok(0));
+
+    // The raw function pointer: *height written on success, left alone on error; NULL height
+    // is an error, not a crash.
+    let f = unsafe { (*(*p.as_ptr()).vtable).resume_height.unwrap() };
+    let mut buf = [0u8; 64];
+    let mut err = ffi::SlipstreamError { buf: buf.as_mut_ptr().cast(), cap: buf.len() as u64 };
+    let mut h = 99u64;
+    assert_eq!(unsafe { f(p.as_ptr(), &mut h, &mut err) }, ffi::SLIPSTREAM_OK);
+    assert_eq!(h, 0);
+    assert_eq!(unsafe { f(p.as_ptr(), std::ptr::null_mut(), &mut err) }, ffi::SLIPSTREAM_ERROR);
+    let msg = std::ffi::CStr::from_bytes_until_nul(&buf).unwrap().to_str().unwrap();
+    assert!(msg.contains("NULL"), "{msg}");
+    p.unload();
+
+    let host = FakeHost::new();
+    host.set_config("resume", "fail");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    p.load("/c.json", false).unwrap();
+    let f = unsafe { (*(*p.as_ptr()).vtable).resume_height.unwrap() };
+    let mut h = 99u64;
+    assert_eq!(unsafe { f(p.as_ptr(), &mut h, &mut err) }, ffi::SLIPSTREAM_ERROR);
+    assert_eq!(h, 99, "*height untouched on error");
+    p.unload();
+}
+
+#[test]
+fn panic_in_resume_height_is_an_error_and_the_plugin_unloads() {
+    let host = FakeHost::new();
+    host.set_config("panic_in", "resume_height").set_config("message", "lost my place");
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    p.load("/c.json", false).unwrap();
+    let err = p.resume_height().unwrap_err();
+    assert!(err.starts_with("panic in resume_height: lost my place (at "), "{err}");
+    // As the host does after a failed resume_height: on_unload, then destroy.
+    p.unload();
+    assert!(host.logged(Level::Debug, "unloading"));
+    assert!(host.logged(Level::Trace, "dropped"));
 }
 
 #[test]

@@ -1,21 +1,22 @@
-package abi
+package cabi
 
 import (
 	"bytes"
 	"testing"
 
+	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/internal/cmem"
 )
 
 func TestArenaRoundTrip(t *testing.T) {
 	big := bytes.Repeat([]byte{7}, 200<<10) // larger than the initial mapping: forces a remap
-	evs := []Event{
-		{Kind: MappingUpdate, BlockHeight: 1, ProgramID: []byte("p"), MappingName: []byte("m"), Key: []byte{1}, Value: []byte{2, 3}},
-		{Kind: MappingUpdate, BlockHeight: 1, ProgramID: []byte("p"), MappingName: []byte("m"), Key: []byte{1}}, // empty value
-		{Kind: MappingRemoval, BlockHeight: 2, ProgramID: []byte("p"), MappingName: []byte("m"), Key: []byte{9}, HasKey: true},
-		{Kind: MappingRemoval, BlockHeight: 2, ProgramID: []byte("p"), MappingName: []byte("m")},
-		{Kind: StakingReward, BlockHeight: 3, Staker: []byte("s"), Validator: []byte("v"), Reward: 1 << 63, NewStake: ^uint64(0)},
-		{Kind: Block, BlockHeight: 4, Block: big},
+	evs := []abi.Event{
+		{Kind: abi.MappingUpdate, BlockHeight: 1, ProgramID: []byte("p"), MappingName: []byte("m"), Key: []byte{1}, Value: []byte{2, 3}},
+		{Kind: abi.MappingUpdate, BlockHeight: 1, ProgramID: []byte("p"), MappingName: []byte("m"), Key: []byte{1}}, // empty value
+		{Kind: abi.MappingRemoval, BlockHeight: 2, ProgramID: []byte("p"), MappingName: []byte("m"), Key: []byte{9}, HasKey: true},
+		{Kind: abi.MappingRemoval, BlockHeight: 2, ProgramID: []byte("p"), MappingName: []byte("m")},
+		{Kind: abi.StakingReward, BlockHeight: 3, Staker: []byte("s"), Validator: []byte("v"), Reward: 1 << 63, NewStake: ^uint64(0)},
+		{Kind: abi.Block, BlockHeight: 4, Block: big},
 	}
 	a := NewArena()
 	defer a.Free()
@@ -30,19 +31,19 @@ func TestArenaRoundTrip(t *testing.T) {
 			if !sameEvent(got, evs[i]) {
 				t.Errorf("round %d event %d: got %+v, want %+v", round, i, got, evs[i])
 			}
-			if evs[i].Kind == MappingUpdate && len(evs[i].Value) == 0 && ce.MappingUpdate().Value != (CBytes{}) {
+			if evs[i].Kind == abi.MappingUpdate && len(evs[i].Value) == 0 && ce.MappingUpdate().Value != (CBytes{}) {
 				t.Errorf("empty value must be {NULL, 0}, got %+v", ce.MappingUpdate().Value)
 			}
 		}
 	}
 
 	tests := []struct {
-		mask EventMask
-		want []EventKind
+		mask abi.EventMask
+		want []abi.EventKind
 	}{
-		{MaskAll, []EventKind{MappingUpdate, MappingUpdate, MappingRemoval, MappingRemoval, StakingReward, Block}},
-		{MaskOf(MappingRemoval, Block), []EventKind{MappingRemoval, MappingRemoval, Block}},
-		{Mask(StakingReward), []EventKind{StakingReward}},
+		{abi.MaskAll, []abi.EventKind{abi.MappingUpdate, abi.MappingUpdate, abi.MappingRemoval, abi.MappingRemoval, abi.StakingReward, abi.Block}},
+		{abi.MaskOf(abi.MappingRemoval, abi.Block), []abi.EventKind{abi.MappingRemoval, abi.MappingRemoval, abi.Block}},
+		{abi.Mask(abi.StakingReward), []abi.EventKind{abi.StakingReward}},
 		{0, nil},
 	}
 	for _, tc := range tests {
@@ -55,7 +56,7 @@ func TestArenaRoundTrip(t *testing.T) {
 			if ev.Kind != k {
 				t.Errorf("Select(%v)[%d] kind %v, want %v", tc.mask, i, ev.Kind, k)
 			}
-			if k == Block && !bytes.Equal(ev.Block, big) {
+			if k == abi.Block && !bytes.Equal(ev.Block, big) {
 				t.Error("selected Block event does not point at the encoded bytes")
 			}
 		}
@@ -86,21 +87,7 @@ func TestArenaErrorBuffer(t *testing.T) {
 	}
 }
 
-func TestMaskString(t *testing.T) {
-	for _, tc := range []struct {
-		m    EventMask
-		want string
-	}{{0, "none"}, {MaskAll, "MappingUpdate|MappingRemoval|StakingReward|Block"}, {Mask(Block) | 1<<40, "Block"}} {
-		if got := tc.m.String(); got != tc.want {
-			t.Errorf("%#x.String() = %q, want %q", uint64(tc.m), got, tc.want)
-		}
-	}
-	if EventKind(9).String() != "EventKind(9)" || VersionString(Version) != "1.0" {
-		t.Error("EventKind or VersionString formatting")
-	}
-}
-
-func sameEvent(a, b Event) bool {
+func sameEvent(a, b abi.Event) bool {
 	return a.Kind == b.Kind && a.BlockHeight == b.BlockHeight && bytes.Equal(a.ProgramID, b.ProgramID) &&
 		bytes.Equal(a.MappingName, b.MappingName) && bytes.Equal(a.Key, b.Key) && a.HasKey == b.HasKey &&
 		bytes.Equal(a.Value, b.Value) && bytes.Equal(a.Staker, b.Staker) && bytes.Equal(a.Validator, b.Validator) &&

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/slipstream-go/slipstream/internal/historydb"
+	"github.com/slipstream-go/slipstream/historydb"
 	"github.com/slipstream-go/slipstream/internal/testpg"
 )
 

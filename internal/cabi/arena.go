@@ -1,8 +1,9 @@
-package abi
+package cabi
 
 import (
 	"unsafe"
 
+	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/internal/cmem"
 )
 
@@ -87,7 +88,7 @@ func (a *Arena) reserve(n, payload int) {
 
 // Encode writes evs as a contiguous slipstream_event array and returns its address and
 // length. Byte fields are copied into the arena once. An empty evs returns (0, 0).
-func (a *Arena) Encode(evs []Event) (uintptr, int) {
+func (a *Arena) Encode(evs []abi.Event) (uintptr, int) {
 	if len(evs) == 0 {
 		a.n = 0
 		return 0, 0
@@ -101,7 +102,7 @@ func (a *Arena) Encode(evs []Event) (uintptr, int) {
 
 // EncodeSized is Encode for a caller that already summed the events' Size (one pass over
 // the events fewer on the broadcast path). payload must be at least that sum.
-func (a *Arena) EncodeSized(evs []Event, payload int) (uintptr, int) {
+func (a *Arena) EncodeSized(evs []abi.Event, payload int) (uintptr, int) {
 	if len(evs) == 0 {
 		a.n = 0
 		return 0, 0
@@ -116,7 +117,7 @@ func (a *Arena) EncodeSized(evs []Event, payload int) (uintptr, int) {
 }
 
 // EncodeOne is Encode for a single event, without building a slice.
-func (a *Arena) EncodeOne(ev *Event) uintptr {
+func (a *Arena) EncodeOne(ev *abi.Event) uintptr {
 	a.reserve(1, ev.Size())
 	base := unsafe.Pointer(unsafe.SliceData(a.data))
 	put(base, 0, ev, uintptr(a.pay))
@@ -135,11 +136,11 @@ func (a *Arena) Len() int { return a.n }
 // put encodes ev as the event at base+at with its bytes from base+off on, and returns the
 // offset after them. reserve made room for everything (Event.Size bounds the bytes), so
 // nothing here is bounds-checked: this is the broadcast's hot loop.
-func put(base unsafe.Pointer, at uintptr, ev *Event, off uintptr) uintptr {
+func put(base unsafe.Pointer, at uintptr, ev *abi.Event, off uintptr) uintptr {
 	ce := (*CEvent)(unsafe.Add(base, at))
 	ce.Kind, ce.BlockHeight = uint32(ev.Kind), ev.BlockHeight
 	switch ev.Kind {
-	case MappingUpdate:
+	case abi.MappingUpdate:
 		// putBytes writes the member's four fields; only the union's tail needs zeroing.
 		*(*[4]uint64)(ce.Union[8:]) = [4]uint64{}
 		u := (*CMappingUpdate)(unsafe.Pointer(&ce.Union))
@@ -147,7 +148,7 @@ func put(base unsafe.Pointer, at uintptr, ev *Event, off uintptr) uintptr {
 		off = putBytes(base, off, ev.MappingName, &u.MappingName)
 		off = putBytes(base, off, ev.Key, &u.Key)
 		off = putBytes(base, off, ev.Value, &u.Value)
-	case MappingRemoval:
+	case abi.MappingRemoval:
 		ce.Union = [12]uint64{}
 		r := (*CMappingRemoval)(unsafe.Pointer(&ce.Union))
 		off = putBytes(base, off, ev.ProgramID, &r.ProgramID)
@@ -156,13 +157,13 @@ func put(base unsafe.Pointer, at uintptr, ev *Event, off uintptr) uintptr {
 			off = putBytes(base, off, ev.Key, &r.Key)
 			r.HasKey = 1
 		}
-	case StakingReward:
+	case abi.StakingReward:
 		ce.Union = [12]uint64{}
 		s := (*CStakingReward)(unsafe.Pointer(&ce.Union))
 		off = putBytes(base, off, ev.Staker, &s.Staker)
 		off = putBytes(base, off, ev.Validator, &s.Validator)
 		s.Reward, s.NewStake = ev.Reward, ev.NewStake
-	case Block:
+	case abi.Block:
 		ce.Union = [12]uint64{}
 		off = putBytes(base, off, ev.Block, &(*CBlock)(unsafe.Pointer(&ce.Union)).Block)
 	default:
@@ -189,9 +190,9 @@ func putBytes(base unsafe.Pointer, off uintptr, b []byte, dst *CBytes) uintptr {
 // payload), or the encoding itself when every event matches. count is 0 when none match.
 // Each call overwrites the previous Select's copy. A caller that knows every kind present
 // is in mask uses Addr and Len instead.
-func (a *Arena) Select(mask EventMask) (ptr uintptr, count int) {
+func (a *Arena) Select(mask abi.EventMask) (ptr uintptr, count int) {
 	for i := 0; i < a.n; i++ {
-		if ce := a.event(i); mask.Has(EventKind(ce.Kind)) {
+		if ce := a.event(i); mask.Has(abi.EventKind(ce.Kind)) {
 			*(*CEvent)(unsafe.Pointer(&a.data[a.sel+count*evSize])) = *ce
 			count++
 		}
@@ -223,22 +224,22 @@ func (a *Arena) ErrorMessage() string {
 
 // GoEvent returns the Go view of a C event. The byte slices alias the C memory: they are
 // valid as long as that memory is.
-func (e *CEvent) GoEvent() Event {
-	ev := Event{Kind: EventKind(e.Kind), BlockHeight: e.BlockHeight}
+func (e *CEvent) GoEvent() abi.Event {
+	ev := abi.Event{Kind: abi.EventKind(e.Kind), BlockHeight: e.BlockHeight}
 	switch ev.Kind {
-	case MappingUpdate:
+	case abi.MappingUpdate:
 		u := e.MappingUpdate()
 		ev.ProgramID, ev.MappingName, ev.Key, ev.Value = u.ProgramID.Slice(), u.MappingName.Slice(), u.Key.Slice(), u.Value.Slice()
-	case MappingRemoval:
+	case abi.MappingRemoval:
 		r := e.MappingRemoval()
 		ev.ProgramID, ev.MappingName = r.ProgramID.Slice(), r.MappingName.Slice()
 		if r.HasKey != 0 {
 			ev.Key, ev.HasKey = r.Key.Slice(), true
 		}
-	case StakingReward:
+	case abi.StakingReward:
 		s := e.StakingReward()
 		ev.Staker, ev.Validator, ev.Reward, ev.NewStake = s.Staker.Slice(), s.Validator.Slice(), s.Reward, s.NewStake
-	case Block:
+	case abi.Block:
 		ev.Block = e.Block().Block.Slice()
 	}
 	return ev

@@ -1,4 +1,4 @@
-package abi
+package cabi
 
 import "unsafe"
 
@@ -95,6 +95,7 @@ type CPluginVtable struct {
 	SubscribedEvents uintptr
 	OnBroadcast      uintptr
 	OnBroadcastBatch uintptr
+	ResumeHeight     uintptr // 1.1; past a 1.0 plugin's struct_size, read as 0 (NULL)
 }
 
 // CPlugin mirrors struct slipstream_plugin.
@@ -109,7 +110,7 @@ const (
 	SizeofError  = unsafe.Sizeof(CError{})        // 16
 	SizeofHost   = unsafe.Sizeof(CHost{})         // 32
 	SizeofArgs   = unsafe.Sizeof(CLoadArgs{})     // 32
-	SizeofVtable = unsafe.Sizeof(CPluginVtable{}) // 64
+	SizeofVtable = unsafe.Sizeof(CPluginVtable{}) // 72 (64 in 1.0)
 )
 
 // MinVtableSize is the smallest vtable struct_size the host accepts: one that holds destroy.

@@ -1,9 +1,16 @@
-// Package historydb reads the database written by the history plugin (plugins/example_c):
-// the value of a mapping key at a block height, and staking rewards, from SQLite or
-// PostgreSQL, without cgo (modernc.org/sqlite and pgx's database/sql driver).
+// Package historydb reads the database that the history plugin (plugins/example_c) writes:
+// the value a mapping key had at a block height ([Query]) and the staking reward paid to a
+// staker in a block ([StakingReward]), from SQLite or PostgreSQL, without cgo
+// (modernc.org/sqlite and pgx's database/sql driver).
+//
+// Open the database the plugin's config names (its `sqlite` path or its `postgres` DSN)
+// with [OpenSQLite], [OpenPostgres] or [Open], then ask [Query] with the node's byte
+// encodings of the program id, mapping name and key. The plugin may keep writing meanwhile:
+// it commits once per block (or per batch_blocks blocks), and the answers cover the blocks
+// committed so far. The `slipstream history` command is this package on the command line.
 //
 // The schema and the query are documented in plugins/example_c/README.md; this package is
-// their Go implementation and must stay in step with them.
+// their Go implementation and stays in step with them.
 package historydb
 
 import (
