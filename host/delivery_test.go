@@ -435,43 +435,87 @@ type panicUnload struct{ goPlugin }
 
 func (p *panicUnload) OnUnload() { panic("flush failed") }
 
-// TestSymlinkedLibraryLoadsOnce ports snarkVM's manager test of the same idea
-// (plugins/slipstream_plugin_manager, vicsn/snarkVM 4.11 line: loading a library through
-// a symlink and through its real path): one plugin, the second load refused.
-func TestSymlinkedLibraryLoadsOnce(t *testing.T) {
+// TestEquivalentLibraryPathsLoadOnce is snarkVM's test_equivalent_library_paths_load_once
+// (plugins/slipstream_plugin_manager/src/slipstream_manager.rs, vicsn/snarkVM 4.11 line)
+// in our API: a library loaded through its real path and then through a symlink is one
+// plugin; the second load is refused as already loaded, naming the first, whose path is
+// the canonical one.
+func TestEquivalentLibraryPathsLoadOnce(t *testing.T) {
 	dir := t.TempDir()
-	copyLib(t, recorder(t, "recorder"), dir, "librec.so")
-	if err := os.Symlink("librec.so", filepath.Join(dir, "librec-link.so")); err != nil {
+	copyLib(t, recorder(t, "recorder"), dir, "plugin.so")
+	if err := os.Symlink(filepath.Join(dir, "plugin.so"), filepath.Join(dir, "link.so")); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.txt")
-	viaLink := writeConfig(t, dir, "link.json5", fmt.Sprintf("{libpath: 'librec-link.so', out: %q}", out))
-	viaReal := writeConfig(t, dir, "real.json5", fmt.Sprintf("{libpath: 'librec.so', name: 'again', out: %q}", out))
+	first := writeConfig(t, dir, "first.json5", fmt.Sprintf("{libpath: './plugin.so', name: 'dummy', out: %q}", out))
+	second := writeConfig(t, dir, "second.json5", fmt.Sprintf("{libpath: './link.so', name: 'another_dummy', out: %q}", out))
 	m := host.NewManager(host.WithLogger(zerolog.Nop()))
 	defer m.Unload()
-	if _, err := m.LoadPlugin(viaLink); err != nil {
+	if _, err := m.LoadPlugin(first); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.LoadPlugin(viaReal); !errors.Is(err, host.ErrAlreadyLoaded) {
-		t.Errorf("second load of the same library: %v", err)
+	canonical, err := filepath.EvalSymlinks(filepath.Join(dir, "plugin.so"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := m.ListPlugins(); len(got) != 1 {
-		t.Errorf("plugins %v, want one", got)
+	if info, _ := m.Plugin("dummy"); info.Path != canonical {
+		t.Errorf("path %q, want the canonical %q", info.Path, canonical)
+	}
+	_, err = m.LoadPlugin(second)
+	if !errors.Is(err, host.ErrAlreadyLoaded) || !strings.Contains(err.Error(), `"dummy"`) {
+		t.Errorf("load through the symlink: %v, want ErrAlreadyLoaded naming \"dummy\"", err)
+	}
+	if got := m.ListPlugins(); len(got) != 1 || got[0] != "dummy" {
+		t.Errorf("plugins %v, want [dummy]", got)
 	}
 }
 
-// TestSubscriptionAfterUnload ports snarkVM's manager test of the subscriptions after an
-// unload (plugins/slipstream_plugin_manager, vicsn/snarkVM 4.11 line): once the subscribed
-// plugin is unloaded, nobody subscribes and broadcasts reach nobody.
-func TestSubscriptionAfterUnload(t *testing.T) {
-	cfg, out := recorderSetup(t, "recorder", "events: 9") // MappingUpdate | Block
+// countingPlugin counts its events (snarkVM's CountingPlugin).
+type countingPlugin struct{ calls atomic.Uint32 }
+
+func (*countingPlugin) Name() string                    { return "counting" }
+func (*countingPlugin) OnLoad(string, bool) error       { return nil }
+func (*countingPlugin) OnUnload()                       {}
+func (*countingPlugin) SubscribedEvents() abi.EventMask { return abi.MaskAll }
+func (p *countingPlugin) OnBroadcast(abi.Event) error   { p.calls.Add(1); return nil }
+
+// TestInstallBroadcastsSubscribedEvents is snarkVM's
+// test_install_broadcasts_subscribed_events (plugins/slipstream_plugin_manager, vicsn/snarkVM
+// 4.11 line) in our API (install is Register; its queue is our async delivery): each kind
+// reaches the plugin once Flush returns, and after the plugin is unloaded nobody subscribes
+// and a broadcast reaches nobody. The C recorder checks the last part from its own file.
+func TestInstallBroadcastsSubscribedEvents(t *testing.T) {
+	dir := t.TempDir()
 	m := host.NewManager(host.WithLogger(zerolog.Nop()))
 	defer m.Unload()
-	if _, err := m.LoadPlugin(cfg); err != nil {
+	p := &countingPlugin{}
+	if _, err := m.Register(p, writeConfig(t, dir, "counting.json5", "{delivery: 'async'}")); err != nil {
 		t.Fatal(err)
 	}
-	if !m.HasSubscribers(abi.MappingUpdate) || !m.HasSubscribers(abi.Block) {
-		t.Fatal("not subscribed after load")
+	for _, ev := range []abi.Event{evUpdate, evRemKey, evStaking, evBlock} {
+		if err := m.Broadcast(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.calls.Load(); n != 4 {
+		t.Errorf("calls %d, want 4", n)
+	}
+	if !m.HasSubscribers(abi.MappingRemoval) || !m.HasSubscribers(abi.Block) {
+		t.Error("no subscribers while the plugin is loaded")
+	}
+	if err := m.UnloadPlugin("counting"); err != nil {
+		t.Fatal(err)
+	}
+	if m.HasSubscribers(abi.MappingRemoval) || m.HasSubscribers(abi.Block) {
+		t.Error("subscribers left after the unload")
+	}
+
+	cfg, out := recorderSetup(t, "recorder", "events: 9") // MappingUpdate | Block
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		t.Fatal(err)
 	}
 	if err := m.UnloadPlugin("recorder"); err != nil {
 		t.Fatal(err)

@@ -86,20 +86,22 @@ func (s LatencySnapshot) Quantile(q float64) time.Duration {
 // Counters are one plugin's delivery statistics. They are cumulative over the plugin's
 // life in the manager: a reload keeps them (and counts itself in Reloads).
 //
-// Every event of a subscribed kind is either delivered (Events) or counted in Undelivered
-// by the cause that kept it from the plugin; Dropped is their sum.
+// Every event of a subscribed kind broadcast while the plugin is loaded is either
+// delivered (Events) or counted in Undelivered by the cause that kept it from the plugin;
+// Dropped is their sum. (Events still waiting in the async queue or a reload's buffer are
+// in neither yet; QueueDepth counts the queue's.)
 type Counters struct {
-	Events      uint64          // events delivered to the plugin's callbacks
+	Events      uint64          // events handed to the plugin's callbacks (including those whose callback failed)
 	ByKind      [4]uint64       // Events split by abi.EventKind
 	Calls       uint64          // callback invocations (a batch is one)
-	Errors      uint64          // failed callbacks
+	Errors      uint64          // failed callbacks (a failed batch call is one)
 	Dropped     uint64          // subscribed events not delivered: the sum of Undelivered
 	Undelivered Undelivered     // Dropped split by cause
 	Reloads     uint64          // successful reloads (ReloadPlugin) of this plugin
-	Suppressed  uint64          // warnings not logged by the rate limiter
+	Suppressed  uint64          // callback-failure warnings not logged by the rate limiter (one line per second)
 	QueueDepth  int             // events waiting in the async queue
 	Latency     LatencySnapshot // durations of the broadcast callbacks
-	LastError   string          // the last error's text, "" if none
+	LastError   string          // the last failed delivery's *CallbackError text, "" if none
 	LastErrAt   time.Time       // when it happened
 	_           [0]func()       // not comparable
 }
