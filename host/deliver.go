@@ -79,8 +79,7 @@ type pass struct {
 	stop      cause         // set when the instance stopped before the end of the batch
 	failed    int           // events whose callback failed
 	kinds     abi.EventMask // their kinds
-	first     firstFailure
-	tripped   bool // error_policy disable tripped during this pass
+	tripped   bool          // error_policy disable tripped during this pass
 }
 
 // firstFailure is the first failed callback of a pass.
@@ -143,7 +142,7 @@ func (s *slot) blocked(cur *loaded) cause {
 		return causeDrainTimeout
 	case s.disabled.Load():
 		return causeDisabled
-	case s.halted.Load() && cur.cfg.Delivery == DeliveryAsync:
+	case s.halted.Load() && (cur == nil || cur.cfg.Delivery == DeliveryAsync):
 		// The node cannot be told from the worker: a failed async plugin gets nothing more.
 		return causeFailed
 	}
@@ -168,7 +167,10 @@ func (s *slot) called(t0 time.Time) {
 // delivered (the drain timed out, or the error policy stopped the plugin); the rest is
 // counted by that cause.
 func (s *slot) stopping() bool {
-	c := s.blocked(s.cur.Load())
+	c := s.blocked(nil)
+	if c == causeFailed && s.cur.Load().cfg.Delivery != DeliveryAsync {
+		c = causeNone // a sync halt plugin keeps receiving: the node was told to stop
+	}
 	s.pass.stop = c
 	return c != causeNone
 }
@@ -202,7 +204,7 @@ func (s *slot) failure(callback string, code int32, msg string, goErr error, kin
 	s.consecutive++
 	p := &s.pass
 	if p.failed == 0 {
-		p.first = firstFailure{callback: callback, code: code, msg: msg, err: goErr}
+		s.first = firstFailure{callback: callback, code: code, msg: msg, err: goErr}
 	}
 	p.failed += n
 	p.kinds |= kinds
@@ -221,9 +223,10 @@ func (s *slot) failure(callback string, code int32, msg string, goErr error, kin
 // logs it as the error policy says, and returns it for the halt policy.
 func (s *slot) report(cur *loaded, b *batch) error {
 	p := &s.pass
-	cerr := &CallbackError{Plugin: cur.name, Callback: p.first.callback, Code: p.first.code, Message: p.first.msg,
-		Err: p.first.err, Halt: cur.cfg.ErrorPolicy == PolicyHalt, Kinds: p.kinds, Failed: p.failed,
+	cerr := &CallbackError{Plugin: cur.name, Callback: s.first.callback, Code: s.first.code, Message: s.first.msg,
+		Err: s.first.err, Halt: cur.cfg.ErrorPolicy == PolicyHalt, Kinds: p.kinds, Failed: p.failed,
 		Events: int(subscribed(b, cur.mask))}
+	s.first = firstFailure{}
 	first := true
 	for i := range b.evs {
 		if e := &b.evs[i]; cur.mask.Has(e.Kind) {

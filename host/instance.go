@@ -15,8 +15,10 @@ import (
 // close.
 type instance interface {
 	// deliver hands the events of b whose kind is in mask to the plugin, in order. For each
-	// callback it calls s.timed, s.called, s.failure and s.succeeded, and between
-	// per-event calls it stops when s.stopping says so.
+	// callback it calls s.timed, s.called, s.delivered (s.deliveredAll for a batch call),
+	// s.failure and s.succeeded, and between
+	// per-event calls (not before the first: the slot has just checked) it stops when
+	// s.stopping says so.
 	deliver(s *slot, b *batch, mask abi.EventMask)
 	// encoded reports whether deliver reads b.arena (the events in C layout).
 	encoded() bool

@@ -17,13 +17,15 @@ func (g goInstance) encoded() bool { return false }
 // deliver calls OnBroadcast for each event of a subscribed kind.
 func (g goInstance) deliver(s *slot, b *batch, mask abi.EventMask) {
 	evs := b.evs
+	first := true
 	for i := range evs {
 		if !mask.Has(evs[i].Kind) {
 			continue
 		}
-		if s.stopping() {
+		if !first && s.stopping() { // before the first event the slot has checked
 			return
 		}
+		first = false
 		var t0 time.Time
 		if s.timed() {
 			t0 = time.Now()

@@ -35,7 +35,7 @@ func (n *native) deliver(s *slot, b *batch, mask abi.EventMask) {
 		return
 	}
 	for i := 0; i < count; i++ {
-		if s.stopping() {
+		if i > 0 && s.stopping() { // before the first event the slot has checked
 			return
 		}
 		ev := ptr + uintptr(i)*cabi.SizeofEvent

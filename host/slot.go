@@ -22,10 +22,11 @@ type slot struct {
 	// closed skips it, so once unload has set closed under mu no call can reach the plugin.
 	mu          sync.Mutex
 	closed      bool
-	consecutive int    // failures in a row (under mu)
-	sample      uint64 // calls so far, for latency sampling (under mu)
-	pass        pass   // the delivery in progress (under mu)
-	haltLogged  bool   // the halt policy's error line was logged (under mu)
+	consecutive int          // failures in a row (under mu)
+	sample      uint64       // calls so far, for latency sampling (under mu)
+	pass        pass         // the delivery in progress (under mu)
+	first       firstFailure // its first failure (under mu)
+	haltLogged  bool         // the halt policy's error line was logged (under mu)
 
 	// A reload (reload.go) holds what is broadcast meanwhile in pending, under mu.
 	reloading  bool
