@@ -388,6 +388,13 @@ func (m *Manager) unloadSlot(s *slot) error {
 // current config file), calling on_load with is_reload set. If the new config cannot be
 // read the old plugin is left untouched; if the new plugin fails to load, the old config is
 // loaded again and the new error returned. Go-native plugins are reloaded with OnLoad(…, true).
+//
+// The reload is gapless: events broadcast meanwhile reach the new instance (or the restored
+// old one) exactly once and in order, held in a buffer of queue_capacity events that
+// follows the plugin's on_full (block: the broadcaster waits for the reload; drop: counted
+// as Counters.Undelivered.ReloadOverflow); an async queue first drains into the old
+// instance. The plugin keeps its place in the plugin order and its counters, and
+// Counters.Reloads counts the reload; the error policy's state (disabled, failed) is cleared.
 func (m *Manager) ReloadPlugin(name, configPath string) error {
 	// Read and check every file before the lock (nothing that can block on a file runs
 	// under m.mu): the new config and library, and the old library for a restore.
@@ -474,7 +481,8 @@ func (m *Manager) reloadSlot(s *slot, old *loaded, cfg, restore *Config) error {
 // already so; it waits for each async queue to deliver what it held, and for a reload in
 // progress to hand its buffer to the new instance. Events dropped by a full queue, or not
 // delivered because of the error policy or a drain timeout, count as handled (see
-// Counters.Undelivered). It returns ctx.Err() if ctx ends first.
+// Counters.Undelivered). It returns ctx.Err() if ctx ends first. A plugin must not call
+// it from its own callbacks (it would wait for itself).
 func (m *Manager) Flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
