@@ -318,7 +318,7 @@ func TestReads(t *testing.T) {
 	})
 	want := admin.Plugin{
 		Name: "rec-a", ConfigFile: filepath.Join(e.dir, "rec-a.json5"), Path: filepath.Join(e.dir, "librec-a.so"),
-		Native: true, ABIVersion: "1.0", Subscriptions: []string{"MappingUpdate", "Block"},
+		Native: true, ABIVersion: abi.VersionString(abi.Version), Subscriptions: []string{"MappingUpdate", "Block"},
 		Delivery: "async", ErrorPolicy: "disable", State: host.StateActive,
 	}
 	got := one
@@ -336,7 +336,7 @@ func TestReads(t *testing.T) {
 	}
 	// The raw JSON uses the documented names.
 	raw := string(e.do("GET", "/plugins/rec-a", "", "").body)
-	for _, key := range []string{`"name":`, `"config_file":`, `"path":`, `"abi_version":"1.0"`, `"subscriptions":["MappingUpdate","Block"]`,
+	for _, key := range []string{`"name":`, `"config_file":`, `"path":`, `"abi_version":"` + abi.VersionString(abi.Version) + `"`, `"subscriptions":["MappingUpdate","Block"]`,
 		`"delivery":"async"`, `"error_policy":"disable"`, `"state":"active"`, `"events":2`, `"by_kind":`, `"calls":`, `"errors":0`,
 		`"dropped":0`, `"queue_depth":0`, `"last_error":""`, `"p50_ns":`, `"p99_ns":`} {
 		if !strings.Contains(raw, key) {

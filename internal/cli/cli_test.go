@@ -513,7 +513,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"good", []string{good}, 0,
 			[]string{"plugin         recorder", "library        " + ctest.Plugin(t, "recorder", "testdata/plugins/recorder.c"),
-				"config         " + good, "abi            1.0 (host 1.0)", "subscriptions  MappingUpdate, Block", "status         ok"}, nil},
+				"config         " + good, "abi            " + abi.VersionString(abi.Version) + " (host " + abi.VersionString(abi.Version) + ")", "subscriptions  MappingUpdate, Block", "status         ok"}, nil},
 		{"good in process", []string{"--in-process", good}, 0, []string{"plugin         recorder", "subscriptions  MappingUpdate, Block"}, nil},
 		{"crash", []string{crash}, 2, nil,
 			[]string{"plugin crashed while loading: signal SIGSEGV (the plugin runs in the node's process: this would have crashed the node)"}},
