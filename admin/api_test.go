@@ -14,6 +14,7 @@ import (
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/admin"
 	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
 func TestNew(t *testing.T) {
@@ -551,7 +552,7 @@ func TestRoundTripsWhileReplaying(t *testing.T) {
 		t.Errorf("store stats %+v after %d blocks", st, blocks)
 	}
 	for _, name := range []string{"rec-sync", "rec-async"} {
-		ls := lines(t, e.out(name))
+		ls := ctest.ReadLines(t, e.out(name))
 		// rounds loads + 2*rounds reloads (+ 2*rounds for rec-sync's switches, counted in v2's file for half).
 		if n := count(ls, "load reload=0"); n != rounds {
 			t.Errorf("%s: %d first loads, want %d", name, n, rounds)
@@ -563,7 +564,7 @@ func TestRoundTripsWhileReplaying(t *testing.T) {
 			t.Errorf("%s received no event", name)
 		}
 	}
-	if n := count(lines(t, e.out("rec-sync-v2")), "load reload=1"); n != rounds {
+	if n := count(ctest.ReadLines(t, e.out("rec-sync-v2")), "load reload=1"); n != rounds {
 		t.Errorf("v2 config loaded %d times, want %d", n, rounds)
 	}
 }

@@ -32,6 +32,7 @@ type Plugin struct {
 	ErrorPolicy   string         `json:"error_policy"`
 	State         host.State     `json:"state"`
 	LoadedAt      time.Time      `json:"loaded_at"`
+	ResumeHeight  uint64         `json:"resume_height"` // the plugin's resume_height at its last load (0: it keeps no position)
 	Counters      PluginCounters `json:"counters"`
 	UnloadError   string         `json:"unload_error,omitempty"` // what went wrong in on_unload (a plugin just unloaded)
 }
@@ -46,6 +47,7 @@ type PluginCounters struct {
 	Undelivered map[string]uint64 `json:"undelivered"` // Dropped by cause: queue_full, disabled, drain_timeout, reload_overflow, failed
 	Reloads     uint64            `json:"reloads"`
 	Suppressed  uint64            `json:"warnings_suppressed"`
+	Skipped     uint64            `json:"skipped"` // below the resume height: the plugin has them already
 	QueueDepth  int               `json:"queue_depth"`
 	LastError   string            `json:"last_error"`
 	LastErrorAt *time.Time        `json:"last_error_at,omitempty"`
@@ -73,12 +75,13 @@ func NewPlugin(pi host.PluginInfo) Plugin {
 		ErrorPolicy:   pi.ErrorPolicy.String(),
 		State:         pi.State,
 		LoadedAt:      pi.LoadedAt,
+		ResumeHeight:  pi.ResumeHeight,
 	}
 	c := pi.Counters
 	p.Counters = PluginCounters{
 		Events: c.Events, ByKind: map[string]uint64{}, Calls: c.Calls, Errors: c.Errors,
 		Dropped: c.Dropped, Undelivered: map[string]uint64{}, Reloads: c.Reloads, Suppressed: c.Suppressed,
-		QueueDepth: c.QueueDepth, LastError: c.LastError,
+		Skipped: c.Skipped, QueueDepth: c.QueueDepth, LastError: c.LastError,
 		Latency: LatencySummary{
 			Count: c.Latency.Count,
 			P50Ns: int64(c.Latency.Quantile(0.5)),

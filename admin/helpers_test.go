@@ -251,16 +251,6 @@ func (e *env) replay() (stop func() int) {
 
 var errAborted = fmt.Errorf("block aborted on purpose")
 
-// lines reads a recorder's output.
-func lines(t *testing.T, path string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-}
-
 // count returns how many lines start with prefix.
 func count(ls []string, prefix string) int {
 	n := 0

@@ -15,6 +15,8 @@ const (
 	MetricPluginUndelivered     = "slipstream_plugin_undelivered_total"
 	MetricPluginReloads         = "slipstream_plugin_reloads_total"
 	MetricPluginSuppressed      = "slipstream_plugin_warnings_suppressed_total"
+	MetricPluginSkipped         = "slipstream_plugin_skipped_total"
+	MetricPluginResumeHeight    = "slipstream_plugin_resume_height"
 	MetricPluginQueueDepth      = "slipstream_plugin_queue_depth"
 	MetricPluginCallbackSeconds = "slipstream_plugin_callback_duration_seconds"
 	MetricPluginLoaded          = "slipstream_plugin_loaded"
@@ -35,8 +37,8 @@ type collector struct {
 	m     *host.Manager
 	store StatsSource
 
-	events, calls, errors, dropped, undelivered, reloads, suppressed, queueDepth, latency, loaded, disabled, failed *prometheus.Desc
-	blocks, produced, aborted                                                                                       *prometheus.Desc
+	events, calls, errors, dropped, undelivered, reloads, suppressed, skipped, resume, queueDepth, latency, loaded, disabled, failed *prometheus.Desc
+	blocks, produced, aborted                                                                                                        *prometheus.Desc
 
 	bounds []float64 // upper bounds of the finite latency buckets, in seconds
 }
@@ -52,6 +54,8 @@ type collector struct {
 //	                                                    drain_timeout, reload_overflow, failed)
 //	slipstream_plugin_reloads_total                     counter: successful reloads
 //	slipstream_plugin_warnings_suppressed_total         counter: callback-failure warnings the rate limiter did not log
+//	slipstream_plugin_skipped_total                     counter: events below the plugin's resume height (it had them)
+//	slipstream_plugin_resume_height                     gauge: the resume height the plugin reported at its last load
 //	slipstream_plugin_queue_depth                       gauge: events waiting in the async queue
 //	slipstream_plugin_callback_duration_seconds         histogram: callback durations (a sample of the calls;
 //	                                                    power-of-two buckets from 64ns; a bucket counts calls shorter than its bound)
@@ -80,6 +84,8 @@ func NewCollector(m *host.Manager, store StatsSource) prometheus.Collector {
 			[]string{"plugin", "cause"}, nil),
 		reloads:    prometheus.NewDesc(MetricPluginReloads, "Successful reloads of the plugin.", p, nil),
 		suppressed: prometheus.NewDesc(MetricPluginSuppressed, "Callback-failure warnings of the plugin not logged by the rate limiter.", p, nil),
+		skipped:    prometheus.NewDesc(MetricPluginSkipped, "Events below the plugin's resume height, not delivered because it has them already.", p, nil),
+		resume:     prometheus.NewDesc(MetricPluginResumeHeight, "The resume height the plugin reported at its last load (0: it keeps no position).", p, nil),
 		queueDepth: prometheus.NewDesc(MetricPluginQueueDepth, "Events waiting in the plugin's async queue.", p, nil),
 		latency:    prometheus.NewDesc(MetricPluginCallbackSeconds, "Duration of the plugin's broadcast callbacks (sampled).", p, nil),
 		loaded:     prometheus.NewDesc(MetricPluginLoaded, "1 for each loaded plugin.", p, nil),
@@ -98,7 +104,7 @@ func NewCollector(m *host.Manager, store StatsSource) prometheus.Collector {
 
 // Describe sends the descriptors of every metric the collector may send.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.events, c.calls, c.errors, c.dropped, c.undelivered, c.reloads, c.suppressed, c.queueDepth, c.latency, c.loaded, c.disabled, c.failed} {
+	for _, d := range []*prometheus.Desc{c.events, c.calls, c.errors, c.dropped, c.undelivered, c.reloads, c.suppressed, c.skipped, c.resume, c.queueDepth, c.latency, c.loaded, c.disabled, c.failed} {
 		ch <- d
 	}
 	if c.store != nil {
@@ -125,6 +131,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(k.Reloads), n)
 		ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(k.Suppressed), n)
+		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(k.Skipped), n)
+		ch <- prometheus.MustNewConstMetric(c.resume, prometheus.GaugeValue, float64(pi.ResumeHeight), n)
 		ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(k.QueueDepth), n)
 		ch <- c.histogram(n, k.Latency)
 		ch <- prometheus.MustNewConstMetric(c.loaded, prometheus.GaugeValue, 1, n)

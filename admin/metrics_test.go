@@ -358,3 +358,27 @@ func TestMetricsDroppedByCause(t *testing.T) {
 		t.Errorf("reloads after one reload %v", got)
 	}
 }
+
+// TestMetricsResumeHeight: a plugin's resume height and the events skipped below it are
+// exposed in /metrics and in its JSON (ABI 1.1).
+func TestMetricsResumeHeight(t *testing.T) {
+	e := newEnv(t, func(c *admin.Config) { c.Store = nil })
+	e.config(e.dir, "resuming", "resume: 5, events: 8")
+	e.mustStatus(e.do("POST", "/plugins", `{"config_file": "resuming.json5"}`, e.bearer()), 201, "load")
+	for i := range 10 {
+		if err := e.store.NotifyBlock([]byte("b"), uint32(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mfs := scrape(t, e)
+	if got := gauge(t, mfs, "slipstream_plugin_resume_height", "resuming"); got != 5 {
+		t.Errorf("resume_height %v, want 5", got)
+	}
+	if got := gauge(t, mfs, "slipstream_plugin_skipped_total", "resuming"); got != 5 {
+		t.Errorf("skipped %v, want 5 (heights 0 to 4)", got)
+	}
+	p := e.plugin(e.mustStatus(e.do("GET", "/plugins/resuming", "", ""), 200, "get"))
+	if p.ResumeHeight != 5 || p.Counters.Skipped != 5 || p.Counters.Events != 5 || p.Counters.Dropped != 0 {
+		t.Errorf("JSON: resume %d, counters %+v", p.ResumeHeight, p.Counters)
+	}
+}

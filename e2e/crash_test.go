@@ -7,7 +7,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,48 +23,69 @@ import (
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
-// TestCrashAndResumeSoak kills (SIGKILL) a `slipstream replay` into the history plugin in
-// the middle of the chain, resumes it — from the beginning, and from the last height the
-// database holds (--from-height) — and checks that the database is then row for row the
-// one an uninterrupted replay writes (which TestHistoryPluginRandomChain proves equal to the
-// store's state). make test runs a short chain; make soak (SLIPSTREAM_SOAK=1) a long one with
-// several kills.
+// TestCrashAndResumeSoak kills (SIGKILL) a `slipstream replay` into the history plugin
+// (SQLite) and the Rust NDJSON plugin at random moments of the chain and re-runs the same
+// command each time: with ABI 1.1 every plugin resumes from its own height (resume_height)
+// with no flag, so the database must end row for row, and the NDJSON file line for line,
+// equal to an uninterrupted replay (which TestHistoryPluginRandomChain proves equal to the
+// store's state), no event twice. A second mode resumes with --from-height, which stays for
+// other uses. make test runs a short chain and one kill; make soak (SLIPSTREAM_SOAK=1) a
+// long one with five.
 func TestCrashAndResumeSoak(t *testing.T) {
 	blocks, kills := 1500, 1
 	if os.Getenv("SLIPSTREAM_SOAK") == "1" {
-		blocks, kills = 6000, 3
+		blocks, kills = 6000, 5
 	}
 	if testing.Short() {
 		blocks = 600
 	}
 	bin := ctest.GoCommand(t, "./cmd/slipstream")
 	lib := ctest.HistoryPlugin(t)
+	rust := ctest.Cargo(t, "plugins/example_rust", "slipstream_example_rust")
 	dir := t.TempDir()
 	chainFile := filepath.Join(dir, "chain.ndjson")
 	run(t, bin, "gen", "-q", "--blocks", strconv.Itoa(blocks), "--ops", "48", "--stakers", "20", "--seed", "11", "-o", chainFile)
 
-	configFor := func(db string) string {
-		return writeConfig(t, dir, db+".json5", copyLib(t, lib, dir), "sqlite", strconv.Quote(db))
+	// configsFor writes the two plugins' configs for one run, into their own directory
+	// (one library file may be loaded once per manager: each run gets its copies).
+	configsFor := func(name string) (history, ndjson string) {
+		d := filepath.Join(dir, name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		history = writeConfig(t, d, "history.json5", copyLib(t, lib, d), "sqlite", strconv.Quote("history.db"))
+		ndjson = writeConfig(t, d, "ndjson.json5", copyLib(t, rust, d), "path", strconv.Quote("events.ndjson"))
+		return history, ndjson
 	}
-	clean := configFor("clean.db")
-	run(t, bin, "replay", "--progress", "never", "--plugin", clean, "--input", chainFile)
-	want := dumpHistory(t, filepath.Join(dir, "clean.db"))
+	cleanH, cleanN := configsFor("clean")
+	run(t, bin, "replay", "--progress", "never", "--plugin", cleanH, "--plugin", cleanN, "--input", chainFile)
+	want := dumpHistory(t, filepath.Join(dir, "clean", "history.db"))
+	wantLines := ctest.ReadLines(t, filepath.Join(dir, "clean", "events.ndjson"))
 
-	for _, mode := range []string{"from-start", "from-last-height"} {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for _, mode := range []string{"same-command", "from-last-height"} {
 		t.Run(mode, func(t *testing.T) {
-			db := mode + ".db"
-			cfg := configFor(db)
-			dbPath := filepath.Join(dir, db)
-			for k := 1; k <= kills; k++ {
-				killMidway(t, bin, cfg, chainFile, dbPath, uint32(blocks*k/(kills+1)), mode == "from-last-height")
-				args := []string{"replay", "--progress", "never", "--plugin", cfg, "--input", chainFile}
-				if mode == "from-last-height" {
+			cfgH, cfgN := configsFor(mode)
+			dbPath := filepath.Join(filepath.Dir(cfgH), "history.db")
+			replay := func() []string {
+				args := []string{"replay", "--progress", "never", "--plugin", cfgH, "--input", chainFile}
+				if mode == "same-command" {
+					args = append(args, "--plugin", cfgN)
+				} else if _, err := os.Stat(dbPath); err == nil {
 					args = append(args, "--from-height", resumeHeight(t, dbPath))
 				}
-				if k < kills {
-					continue // killed again before the resume runs to the end
-				}
-				run(t, bin, args...)
+				return args
+			}
+			for k := 1; k <= kills; k++ {
+				// A random moment in the k-th part of the chain.
+				part := blocks / (kills + 1)
+				at := uint32(part*k + rng.IntN(part/2+1))
+				t.Logf("kill %d: once height %d is stored", k, at)
+				killMidway(t, bin, replay(), dbPath, at)
+			}
+			out, err := exec.Command(bin, append(replay(), "--json")...).Output()
+			if err != nil {
+				t.Fatalf("the last replay: %v", err)
 			}
 			got := dumpHistory(t, dbPath)
 			for table, rows := range want {
@@ -71,18 +94,36 @@ func TestCrashAndResumeSoak(t *testing.T) {
 						table, len(got[table]), len(rows), firstDiff(got[table], rows))
 				}
 			}
+			if mode != "same-command" {
+				return
+			}
+			if gotLines := ctest.ReadLines(t, filepath.Join(filepath.Dir(cfgN), "events.ndjson")); !slices.Equal(gotLines, wantLines) {
+				t.Errorf("NDJSON: %d lines after crash and resume, %d in an uninterrupted replay (first difference at %d)",
+					len(gotLines), len(wantLines), firstDiff(gotLines, wantLines))
+			}
+			var sum struct {
+				Plugins []struct {
+					Name         string `json:"name"`
+					ResumeHeight uint64 `json:"resume_height"`
+					Skipped      uint64 `json:"skipped"`
+				} `json:"plugins"`
+			}
+			if err := json.Unmarshal(out, &sum); err != nil {
+				t.Fatalf("the last replay's --json: %v\n%s", err, out)
+			}
+			for _, p := range sum.Plugins {
+				if p.ResumeHeight == 0 || p.Skipped == 0 {
+					t.Errorf("%s: resume_height %d, skipped %d: the last run did not resume from the plugin's own height", p.Name, p.ResumeHeight, p.Skipped)
+				}
+			}
 		})
 	}
 }
 
-// killMidway starts a replay (with resume, past what dbPath holds) and SIGKILLs it once
-// the database holds a block at height >= at.
-func killMidway(t *testing.T, bin, cfg, chainFile, dbPath string, at uint32, resume bool) {
+// killMidway runs slipstream with args and SIGKILLs it once the history database dbPath
+// holds a block at height >= at.
+func killMidway(t *testing.T, bin string, args []string, dbPath string, at uint32) {
 	t.Helper()
-	args := []string{"replay", "--progress", "never", "--plugin", cfg, "--input", chainFile}
-	if _, err := os.Stat(dbPath); err == nil && resume {
-		args = append(args, "--from-height", resumeHeight(t, dbPath))
-	}
 	cmd := exec.Command(bin, args...)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output

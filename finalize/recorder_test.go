@@ -33,20 +33,6 @@ func writeRecorderConfig(t testing.TB, dir, lib string) (cfg, out string) {
 	return cfg, out
 }
 
-// readLines returns the lines of a file, without the final newline.
-func readLines(t testing.TB, path string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.TrimSuffix(string(data), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // Issue 3 item 7: the scripted chain (chain_test.go) driven through the store into a real
 // host.Manager with the C recorder plugin, compiled with on_broadcast only (single) and
 // with on_broadcast_batch only (batch). What the plugin recorded ("ev" lines: kind, height,
@@ -80,7 +66,7 @@ func TestRecorderChainGolden(t *testing.T) {
 				t.Fatalf("plugin %q not listed", name)
 			}
 
-			all := readLines(t, out)
+			all := ctest.ReadLines(t, out)
 			var evs, batches []string
 			for _, l := range all {
 				switch {
@@ -127,8 +113,8 @@ func TestRecorderChainGolden(t *testing.T) {
 // The two golden files describe the same events: every recorder line of
 // chain_recorder.golden, decoded, renders as the matching line of chain.golden.
 func TestRecorderGoldenMatchesChainGolden(t *testing.T) {
-	rec := readLines(t, filepath.Join("testdata", recorderGolden))
-	fake := readLines(t, filepath.Join("testdata", "chain.golden"))
+	rec := ctest.ReadLines(t, filepath.Join("testdata", recorderGolden))
+	fake := ctest.ReadLines(t, filepath.Join("testdata", "chain.golden"))
 	var decoded []string
 	for i, l := range rec {
 		ev, err := parseRecorderLine(l)

@@ -40,7 +40,7 @@ func TestABI10PluginLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Unload()
-	got := lines(t, out)
+	got := ctest.ReadLines(t, out)
 	want := []string{"ev 0 1 01 02 03 04", "ev 3 1 05"}
 	var evLines []string
 	for _, l := range got {

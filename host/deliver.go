@@ -15,12 +15,15 @@ type batch struct {
 	counts  [abi.KindCount]uint32 // events per kind
 	payload int                   // bytes of the events' fields (for the encoder)
 	arena   *cabi.Arena           // the encoding of evs; nil if no C plugin needs it
+
+	minHeight, maxHeight uint32 // the lowest and highest block height in evs
 }
 
-// count fills present and counts, and sums the payload bytes for the encoder: one pass
-// over the events.
+// count fills present and counts, the height range, and sums the payload bytes for the
+// encoder: one pass over the events.
 func (b *batch) count() {
 	b.present, b.counts, b.payload = 0, [abi.KindCount]uint32{}, 0
+	b.minHeight, b.maxHeight = ^uint32(0), 0
 	for i := range b.evs {
 		e := &b.evs[i]
 		b.present |= abi.Mask(e.Kind)
@@ -28,7 +31,41 @@ func (b *batch) count() {
 			b.counts[e.Kind]++
 		}
 		b.payload += e.Size()
+		b.minHeight = min(b.minHeight, e.BlockHeight)
+		b.maxHeight = max(b.maxHeight, e.BlockHeight)
 	}
+}
+
+// belowResume returns the part of b that a plugin with resume height resume may get, and
+// counts the subscribed events below it as skipped: b itself when nothing is below (the
+// usual case, one comparison), nil when everything is. A batch that straddles the height
+// (one BroadcastBatch over several blocks) is copied without the skipped events, encoded
+// anew when the instance reads C memory; release frees that copy.
+func (s *slot) belowResume(cur *loaded, b *batch) (part *batch, release func()) {
+	if uint64(b.minHeight) >= cur.resume {
+		return b, nil
+	}
+	if uint64(b.maxHeight) < cur.resume {
+		s.stats.skipped.Add(subscribed(b, cur.mask))
+		return nil, nil
+	}
+	p := &batch{evs: make([]abi.Event, 0, len(b.evs))}
+	var skipped uint64
+	for i := range b.evs {
+		if e := &b.evs[i]; uint64(e.BlockHeight) >= cur.resume {
+			p.evs = append(p.evs, *e)
+		} else if cur.mask.Has(e.Kind) {
+			skipped++
+		}
+	}
+	s.stats.skipped.Add(skipped)
+	p.count()
+	if !cur.inst.encoded() {
+		return p, nil
+	}
+	a := cabi.NewArena()
+	p.encode(a)
+	return p, a.Free
 }
 
 // encode writes the events into a (for the C plugins).
@@ -112,6 +149,16 @@ func (s *slot) deliverLocked(b *batch) error {
 		return nil
 	}
 	cur := s.cur.Load()
+	if cur.resume != 0 {
+		part, release := s.belowResume(cur, b)
+		if release != nil {
+			defer release()
+		}
+		if part == nil {
+			return nil
+		}
+		b = part
+	}
 	if c := s.blocked(cur); c != causeNone {
 		s.lose(c, subscribed(b, cur.mask))
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -179,7 +180,7 @@ func TestReloadGaplessC(t *testing.T) {
 			sent := <-last
 			infos := m.Shutdown()
 			want := uint32(1)
-			for _, l := range only(lines(t, out), "ev ") {
+			for _, l := range only(ctest.ReadLines(t, out), "ev ") {
 				f := strings.Fields(l)
 				h, _ := strconv.ParseUint(f[2], 10, 32)
 				if uint32(h) != want {
@@ -260,7 +261,7 @@ func TestUndeliveredByCause(t *testing.T) {
 		}
 		info, _ := m.Plugin("recorder")
 		c := info.Counters
-		if delivered := len(only(lines(t, out), "ev ")); c.Events != 10 || delivered != 10 {
+		if delivered := len(only(ctest.ReadLines(t, out), "ev ")); c.Events != 10 || delivered != 10 {
 			t.Errorf("events %d, recorded %d; want 10", c.Events, delivered)
 		}
 		if c.Undelivered.Disabled != 490 || c.Dropped != 490 || c.Dropped != c.Undelivered.Total() {
@@ -525,11 +526,11 @@ func TestInstallBroadcastsSubscribedEvents(t *testing.T) {
 			t.Errorf("HasSubscribers(%v) after unload", k)
 		}
 	}
-	before := len(lines(t, out))
+	before := len(ctest.ReadLines(t, out))
 	if err := m.BroadcastBatch(allEvents); err != nil {
 		t.Fatal(err)
 	}
-	if got := lines(t, out)[before:]; len(got) != 0 {
+	if got := ctest.ReadLines(t, out)[before:]; len(got) != 0 {
 		t.Errorf("a broadcast after unload reached the plugin: %v", got)
 	}
 }

@@ -39,6 +39,9 @@ var (
 	ErrNotLoaded = errors.New("plugin not loaded")
 	// ErrOnLoad: the plugin's on_load (OnLoad) returned an error.
 	ErrOnLoad = errors.New("plugin on_load failed")
+	// ErrResumeHeight: the plugin's resume_height (ResumeHeight) returned an error; the
+	// load fails as if on_load had.
+	ErrResumeHeight = errors.New("plugin resume_height failed")
 	// ErrInsecure: the library, the config or a directory above them is owned by another
 	// user or writable by group or others (see allow_insecure).
 	ErrInsecure = errors.New("plugin file is writable by other users")

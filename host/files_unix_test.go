@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -207,11 +208,11 @@ func TestHardLinkLoadedOnce(t *testing.T) {
 	if _, err := m.LoadPlugin(a); err != nil {
 		t.Fatal(err)
 	}
-	before := len(lines(t, out))
+	before := len(ctest.ReadLines(t, out))
 	if _, err := m.LoadPlugin(b); !errors.Is(err, host.ErrAlreadyLoaded) || !strings.Contains(err.Error(), "librec.so") {
 		t.Errorf("hard link: err = %v, want ErrAlreadyLoaded naming librec.so", err)
 	}
-	if got := lines(t, out)[before:]; len(got) != 0 || !slices.Equal(m.ListPlugins(), []string{"recorder"}) {
+	if got := ctest.ReadLines(t, out)[before:]; len(got) != 0 || !slices.Equal(m.ListPlugins(), []string{"recorder"}) {
 		t.Errorf("the refused load ran plugin code %v or changed the plugins %v", got, m.ListPlugins())
 	}
 }

@@ -54,20 +54,6 @@ func writeConfig(t testing.TB, dir, name, text string) string {
 	return p
 }
 
-// lines reads what the recorder wrote.
-func lines(t testing.TB, path string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.TrimRight(string(data), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // only keeps the lines starting with one of the prefixes.
 func only(ls []string, prefixes ...string) []string {
 	var out []string

@@ -28,7 +28,10 @@ type PluginInfo struct {
 	Delivery      Delivery
 	State         State
 	LoadedAt      time.Time
-	Counters      Counters
+	// ResumeHeight is what the plugin's resume_height (ResumeHeight) returned at its last
+	// load: events below it are skipped (Counters.Skipped). 0: it keeps no position.
+	ResumeHeight uint64
+	Counters     Counters
 	// UnloadError is what went wrong while the plugin was unloaded ("" when it unloaded
 	// cleanly or is still loaded): an OnUnload panic, an error-level line the plugin logged
 	// during on_unload, or a failure to close its library.
@@ -46,13 +49,14 @@ func (s *slot) info() PluginInfo {
 		Delivery:      cur.cfg.Delivery,
 		State:         s.state(),
 		LoadedAt:      cur.loadedAt,
+		ResumeHeight:  cur.resume,
 	}
 	cur.inst.describe(&pi)
 	c := &pi.Counters
 	c.Events, c.Calls, c.Errors = s.stats.events.Load(), s.stats.calls.Load(), s.stats.errors.Load()
 	c.Undelivered = s.stats.undeliveredSnapshot()
 	c.Dropped = c.Undelivered.Total()
-	c.Reloads, c.Suppressed = s.stats.reloads.Load(), s.stats.suppressed.Load()
+	c.Reloads, c.Suppressed, c.Skipped = s.stats.reloads.Load(), s.stats.suppressed.Load(), s.stats.skipped.Load()
 	if e := s.unloadErr.Load(); e != nil {
 		pi.UnloadError = *e
 	}

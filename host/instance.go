@@ -22,9 +22,11 @@ type instance interface {
 	deliver(s *slot, b *batch, mask abi.EventMask)
 	// encoded reports whether deliver reads b.arena (the events in C layout).
 	encoded() bool
-	// resumeHeight is the block height the plugin wants events from again after a restart
-	// (false: it does not say). ABI 1.0 has no such callback.
-	resumeHeight() (uint32, bool)
+	// resumeHeight asks the plugin, once after it loaded, for the first block height it
+	// still needs (ABI 1.1 resume_height; ResumeHeight for Go plugins): everything below it
+	// the plugin has stored. 0 when it keeps no position (a 1.0 plugin, a NULL entry, a Go
+	// plugin without the method). An error fails the load.
+	resumeHeight() (uint64, error)
 	// unload calls the plugin's on_unload and reports what went wrong in it.
 	unload() error
 	// close destroys the instance and releases its library; after it the instance is dead.

@@ -52,7 +52,31 @@ func (g goInstance) call(ev *abi.Event) (err error) {
 	return g.p.OnBroadcast(*ev)
 }
 
-func (g goInstance) resumeHeight() (uint32, bool) { return 0, false }
+// Resumer is the optional interface of a Go-native plugin that keeps a durable position:
+// the Go form of ABI 1.1's resume_height. ResumeHeight returns the first block height the
+// plugin still needs (everything below it is stored); the manager calls it once after
+// OnLoad (and after each reload), before any event, and never delivers an event below it.
+// An error fails the registration (OnUnload is called).
+type Resumer interface {
+	ResumeHeight() (uint64, error)
+}
+
+// resumeHeight asks a plugin that implements Resumer; a panic becomes an error.
+func (g goInstance) resumeHeight() (h uint64, err error) {
+	r, ok := g.p.(Resumer)
+	if !ok {
+		return 0, nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			h, err = 0, fmt.Errorf("%w: ResumeHeight panicked: %v", ErrResumeHeight, p)
+		}
+	}()
+	if h, err = r.ResumeHeight(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrResumeHeight, err)
+	}
+	return h, nil
+}
 
 // unload calls OnUnload; a panic becomes the unload error.
 func (g goInstance) unload() (err error) {

@@ -1,7 +1,9 @@
 package host
 
 import (
+	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/internal/cabi"
@@ -63,7 +65,30 @@ func (n *native) call(s *slot, fn uintptr, args ...uintptr) int32 {
 	return rc
 }
 
-func (n *native) resumeHeight() (uint32, bool) { return 0, false }
+// resumeHeight calls resume_height, when the plugin's vtable has it (a 1.0 vtable's
+// struct_size stops before it, and the host reads it as NULL).
+func (n *native) resumeHeight() (uint64, error) {
+	if n.vt.ResumeHeight == 0 {
+		return 0, nil
+	}
+	// One block outside the Go heap: the height, the error struct, its buffer.
+	const heightOff, errOff, bufOff = 0, 8, 24
+	mem, err := cmem.Alloc(bufOff + cabi.ErrorBufSize)
+	if err != nil {
+		return 0, err
+	}
+	defer cmem.Free(mem)
+	*(*cabi.CError)(unsafe.Pointer(&mem[errOff])) = cabi.CError{Buf: cmem.Addr(mem[bufOff:]), Cap: cabi.ErrorBufSize}
+	rc := int32(call(n.vt.ResumeHeight, n.self, cmem.Addr(mem[heightOff:]), cmem.Addr(mem[errOff:])))
+	if rc != 0 {
+		msg := cmem.GoString(cmem.Addr(mem[bufOff:]), cabi.ErrorBufSize)
+		if msg == "" {
+			msg = "(no message)"
+		}
+		return 0, fmt.Errorf("%w: resume_height returned %d: %s", ErrResumeHeight, rc, msg)
+	}
+	return *(*uint64)(unsafe.Pointer(&mem[heightOff])), nil
+}
 
 func (n *native) describe(pi *PluginInfo) {
 	pi.Native, pi.Path, pi.ABIVersion = true, n.libPath, n.abiVersion

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -96,10 +97,10 @@ func TestReload(t *testing.T) {
 	if !m.HasSubscribers(abi.MappingUpdate) {
 		t.Error("subscriptions not read again after reload")
 	}
-	if got := lines(t, out2); !strings.HasPrefix(got[0], "load reload=1 file="+second) {
+	if got := ctest.ReadLines(t, out2); !strings.HasPrefix(got[0], "load reload=1 file="+second) {
 		t.Errorf("reload did not call on_load with is_reload=1: %v", got)
 	}
-	if got := lines(t, out); !slices.Equal(got[len(got)-3:], []string{"unload", "destroy", "fini"}) {
+	if got := ctest.ReadLines(t, out); !slices.Equal(got[len(got)-3:], []string{"unload", "destroy", "fini"}) {
 		t.Errorf("old instance not shut down before the new one: %v", got)
 	}
 
@@ -118,7 +119,7 @@ func TestReload(t *testing.T) {
 	if err := m.Broadcast(evBlock); err != nil {
 		t.Fatal(err)
 	}
-	if got := only(lines(t, out2), "ev "); !slices.Equal(got, []string{"ev 3 7 dead"}) {
+	if got := only(ctest.ReadLines(t, out2), "ev "); !slices.Equal(got, []string{"ev 3 7 dead"}) {
 		t.Errorf("restored plugin did not receive: %v", got)
 	}
 	if err := m.ReloadPlugin("ghost", ""); !errors.Is(err, host.ErrNotLoaded) {
@@ -234,7 +235,7 @@ func TestAsyncDelivery(t *testing.T) {
 		if len(infos) != 1 || infos[0].Counters.Events != 500 || infos[0].Counters.QueueDepth != 0 {
 			t.Errorf("final counters after Shutdown: %+v", infos)
 		}
-		got := lines(t, out)
+		got := ctest.ReadLines(t, out)
 		if evs := only(got, "ev "); !slices.Equal(evs, want) {
 			t.Fatalf("async delivery lost or reordered events: got %d, want %d", len(evs), len(want))
 		}
@@ -292,7 +293,7 @@ func TestAsyncDrainTimeout(t *testing.T) {
 		m.Broadcast(evBlock)
 	}
 	m.Unload()
-	got := lines(t, out)
+	got := ctest.ReadLines(t, out)
 	delivered := len(only(got, "ev "))
 	if delivered == 40 || !slices.Equal(got[len(got)-3:], []string{"unload", "destroy", "fini"}) {
 		t.Errorf("delivered %d of 40 with a 100ms drain timeout at 50ms/event; tail %v", delivered, got[len(got)-3:])
@@ -384,7 +385,7 @@ func TestHammer(t *testing.T) {
 	// Between a "destroy" and the next "load" no line may appear.
 	dead := false
 	delivered := 0
-	for _, l := range lines(t, out) {
+	for _, l := range ctest.ReadLines(t, out) {
 		if strings.HasPrefix(l, "ev ") {
 			delivered++
 		}

@@ -117,7 +117,8 @@ func (m *Manager) Broadcast(ev abi.Event) error {
 	if m.mask.Load()&(1<<ev.Kind) == 0 {
 		return nil
 	}
-	b := batch{evs: unsafe.Slice(&ev, 1), present: abi.Mask(ev.Kind), payload: ev.Size()}
+	b := batch{evs: unsafe.Slice(&ev, 1), present: abi.Mask(ev.Kind), payload: ev.Size(),
+		minHeight: ev.BlockHeight, maxHeight: ev.BlockHeight}
 	if ev.Kind < abi.KindCount {
 		b.counts[ev.Kind] = 1
 	}
@@ -243,14 +244,20 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 	log := m.log.With().Str("plugin", name).Logger()
 	cfg.warnSuspicious(log)
 	mask, err := n.load(cfg, log, isReload)
+	var resume uint64
+	if err == nil {
+		if resume, err = n.resumeHeight(); err != nil {
+			n.unload() // ABI.md: on_unload (on_load had succeeded), then destroy and close
+		}
+	}
 	if err != nil {
 		if cerr := n.close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 		return nil, fail(name, err)
 	}
-	s := newSlot(&loaded{name: name, inst: n, cfg: cfg, mask: mask, log: log, loadedAt: time.Now()})
-	log.Info().Str("library", real).Str("abi", abi.VersionString(n.abiVersion)).Stringer("events", mask).
+	s := newSlot(&loaded{name: name, inst: n, cfg: cfg, mask: mask, resume: resume, log: log, loadedAt: time.Now()})
+	log.Info().Str("library", real).Str("abi", abi.VersionString(n.abiVersion)).Stringer("events", mask).Uint64("resume_height", resume).
 		Str("delivery", cfg.Delivery.String()).Str("error_policy", cfg.ErrorPolicy.String()).Bool("reload", isReload).
 		Msg("plugin loaded")
 	return s, nil
@@ -311,8 +318,16 @@ func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err err
 	log := m.log.With().Str("plugin", name).Logger()
 	cfg.warnSuspicious(log)
 	mask := p.SubscribedEvents().Known()
-	s = newSlot(&loaded{name: name, inst: goInstance{p}, cfg: cfg, mask: mask, log: log, loadedAt: time.Now()})
-	log.Info().Stringer("events", mask).Bool("reload", isReload).Msg("Go plugin registered")
+	inst := goInstance{p}
+	resume, err := inst.resumeHeight()
+	if err != nil {
+		if uerr := inst.unload(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		return nil, fail(err)
+	}
+	s = newSlot(&loaded{name: name, inst: inst, cfg: cfg, mask: mask, resume: resume, log: log, loadedAt: time.Now()})
+	log.Info().Stringer("events", mask).Uint64("resume_height", resume).Bool("reload", isReload).Msg("Go plugin registered")
 	return s, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
 // recorderSetup compiles a recorder variant and writes its config (extra is JSON5 text
@@ -81,7 +82,7 @@ func TestLoadBroadcastUnload(t *testing.T) {
 			if len(m.ListPlugins()) != 0 || m.HasSubscribers(abi.Block) {
 				t.Errorf("after unload: plugins %v, HasSubscribers(Block) %v", m.ListPlugins(), m.HasSubscribers(abi.Block))
 			}
-			got := lines(t, out)
+			got := ctest.ReadLines(t, out)
 			if !strings.HasPrefix(got[0], "load reload=0 file="+cfg+" json={") {
 				t.Errorf("first line %q", got[0])
 			}
@@ -121,7 +122,7 @@ func TestSubscriptionsFilter(t *testing.T) {
 	m.Broadcast(evUpdate)
 	m.Unload()
 	want := []string{allLines[1], allLines[2], allLines[4]}
-	if got := only(lines(t, out), "ev "); !slices.Equal(got, want) {
+	if got := only(ctest.ReadLines(t, out), "ev "); !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
@@ -165,7 +166,7 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("manager changed: %v %v", m.ListPlugins(), m.Subscriptions())
 			}
 			if tc.destroy {
-				got := lines(t, out)
+				got := ctest.ReadLines(t, out)
 				if tail := got[len(got)-2:]; !slices.Equal(tail, []string{"destroy", "fini"}) {
 					t.Errorf("recorded %v, want destroy then fini (library closed)", got)
 				}
@@ -235,7 +236,7 @@ func TestDuplicates(t *testing.T) {
 	if _, err := m.LoadPlugin(a); err != nil {
 		t.Fatal(err)
 	}
-	before := len(lines(t, out))
+	before := len(ctest.ReadLines(t, out))
 	for _, cfg := range []string{a, samePathViaLink, sameName} {
 		if _, err := m.LoadPlugin(cfg); !errors.Is(err, host.ErrAlreadyLoaded) {
 			t.Errorf("%s: err = %v, want ErrAlreadyLoaded", cfg, err)
@@ -243,7 +244,7 @@ func TestDuplicates(t *testing.T) {
 	}
 	// The same path is refused before dlopen, so nothing ran; the same name is found only
 	// after name(), and that instance is destroyed.
-	if got := lines(t, out)[before:]; len(got) != 0 {
+	if got := ctest.ReadLines(t, out)[before:]; len(got) != 0 {
 		t.Errorf("refused loads ran plugin code: %v", got)
 	}
 	if name, err := m.LoadPlugin(renamed); err != nil || name != "second" {

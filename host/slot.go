@@ -55,6 +55,7 @@ type loaded struct {
 	inst     instance
 	cfg      *Config // never nil (a Register without config gets a default one)
 	mask     abi.EventMask
+	resume   uint64 // the instance's resume height: events below it are skipped (counted)
 	log      zerolog.Logger
 	loadedAt time.Time
 }

@@ -98,6 +98,7 @@ type Counters struct {
 	Dropped     uint64          // subscribed events not delivered: the sum of Undelivered
 	Undelivered Undelivered     // Dropped split by cause
 	Reloads     uint64          // successful reloads (ReloadPlugin) of this plugin
+	Skipped     uint64          // events below the plugin's resume height: it has them already (not lost, not in Dropped)
 	Suppressed  uint64          // callback-failure warnings not logged by the rate limiter (one line per second)
 	QueueDepth  int             // events waiting in the async queue
 	Latency     LatencySnapshot // durations of the broadcast callbacks
@@ -128,6 +129,7 @@ type counters struct {
 	errors      atomic.Uint64
 	undelivered [numCauses]atomic.Uint64 // by cause; causeNone stays 0
 	reloads     atomic.Uint64
+	skipped     atomic.Uint64
 	suppressed  atomic.Uint64
 	latency     Latency
 	lastErr     atomic.Pointer[lastError]

@@ -85,7 +85,7 @@ func TestReplayAdmin(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
 		t.Fatalf("wait: %v; stderr %s", err, <-rest)
 	}
-	if lines := readLines(t, filepath.Join(dir, "rec.out")); !contains(lines, "destroy") {
+	if lines := ctest.ReadLines(t, filepath.Join(dir, "rec.out")); !contains(lines, "destroy") {
 		t.Fatal("the plugin was not unloaded")
 	}
 }

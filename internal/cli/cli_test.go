@@ -262,7 +262,7 @@ func TestReplayRecorder(t *testing.T) {
 		sum.Events != uint64(len(evs)) || sum.Plugins[0].P99Nanos <= 0 {
 		t.Errorf("summary %+v, want one plugin recorder with %d events and a latency", sum, len(evs))
 	}
-	lines := readLines(t, filepath.Join(dir, "rec.out"))
+	lines := ctest.ReadLines(t, filepath.Join(dir, "rec.out"))
 	if !contains(lines, "unload") || !contains(lines, "destroy") || !contains(lines, "fini") {
 		t.Errorf("the recorder was not unloaded cleanly: %v", lines[len(lines)-3:])
 	}
@@ -351,7 +351,7 @@ func TestReplayMalformedLine(t *testing.T) {
 					t.Fatalf("the plugin got an event of the bad block or after: %s", e)
 				}
 			}
-			all := readLines(t, filepath.Join(sub, "rec.out"))
+			all := ctest.ReadLines(t, filepath.Join(sub, "rec.out"))
 			if !contains(all, "unload") || !contains(all, "destroy") {
 				t.Errorf("the recorder was not unloaded cleanly")
 			}
@@ -413,7 +413,7 @@ func TestReplayConfigDoesNotLoad(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("exit %d, want 2", r.code)
 	}
-	if lines := readLines(t, filepath.Join(dir, "good.out")); !contains(lines, "destroy") || len(events(t, filepath.Join(dir, "good.out"))) != 0 {
+	if lines := ctest.ReadLines(t, filepath.Join(dir, "good.out")); !contains(lines, "destroy") || len(events(t, filepath.Join(dir, "good.out"))) != 0 {
 		t.Fatalf("the first plugin: %q", lines)
 	}
 }
@@ -426,7 +426,7 @@ func TestReplayHalt(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "fails on purpose") || !strings.Contains(r.stderr, "block 0") {
 		t.Fatalf("exit %d, stderr %q; want 1 and the plugin's error", r.code, r.stderr)
 	}
-	lines := readLines(t, filepath.Join(dir, "rec.out"))
+	lines := ctest.ReadLines(t, filepath.Join(dir, "rec.out"))
 	if !contains(lines, "unload") || !contains(lines, "destroy") {
 		t.Fatalf("the plugin was not unloaded: %q", lines[len(lines)-3:])
 	}
@@ -485,7 +485,7 @@ func TestReplayInterrupt(t *testing.T) {
 	if !strings.Contains(se.String(), "interrupted") {
 		t.Errorf("stderr %q", se.String())
 	}
-	lines := readLines(t, out)
+	lines := ctest.ReadLines(t, out)
 	if !contains(lines, "unload") || !contains(lines, "destroy") {
 		t.Fatalf("the plugin was not unloaded: %q", lines[len(lines)-3:])
 	}
@@ -677,7 +677,7 @@ func TestReplayCancelledInProcess(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &sum); err != nil || code != cli.ExitInterrupted || !sum.Interrupted || sum.Blocks != 0 {
 		t.Fatalf("exit %d, summary %+v (%v), stderr %q", code, sum, err, errb.String())
 	}
-	if lines := readLines(t, filepath.Join(dir, "rec.out")); !contains(lines, "destroy") {
+	if lines := ctest.ReadLines(t, filepath.Join(dir, "rec.out")); !contains(lines, "destroy") {
 		t.Fatalf("not unloaded: %q", lines)
 	}
 }

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -98,31 +97,11 @@ func recorderConfig(t *testing.T, dir, name, out, extra string) string {
 	return writeFile(t, dir, name, fmt.Sprintf("{libpath: %q, out: %q%s}", lib, filepath.Join(dir, out), extra))
 }
 
-// readLines returns the lines of a file.
-func readLines(t *testing.T, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
-}
-
 // events returns the "ev …" lines the recorder wrote.
 func events(t *testing.T, path string) []string {
 	t.Helper()
 	var out []string
-	for _, l := range readLines(t, path) {
+	for _, l := range ctest.ReadLines(t, path) {
 		if strings.HasPrefix(l, "ev ") {
 			out = append(out, l)
 		}

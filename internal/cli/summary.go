@@ -40,6 +40,8 @@ type PluginSummary struct {
 	Undelivered   Causes   `json:"undelivered"` // Dropped by cause
 	Reloads       uint64   `json:"reloads"`
 	Suppressed    uint64   `json:"warnings_suppressed"` // callback-failure warnings the rate limiter did not log
+	ResumeHeight  uint64   `json:"resume_height"`       // where the plugin said it resumes (0: it keeps no position)
+	Skipped       uint64   `json:"skipped"`             // events below it, not delivered: the plugin had them
 	Calls         uint64   `json:"calls"`
 	P50Nanos      int64    `json:"p50_ns"` // callback latency, median (per call; a batch is one call)
 	P99Nanos      int64    `json:"p99_ns"`
@@ -71,7 +73,7 @@ func newSummary(r *replayer, infos []host.PluginInfo, wall time.Duration) *Summa
 			Events: c.Events, Errors: c.Errors, Dropped: c.Dropped, Calls: c.Calls,
 			Undelivered: Causes{QueueFull: c.Undelivered.QueueFull, Disabled: c.Undelivered.Disabled,
 				DrainTimeout: c.Undelivered.DrainTimeout, ReloadOverflow: c.Undelivered.ReloadOverflow, Failed: c.Undelivered.Failed},
-			Reloads: c.Reloads, Suppressed: c.Suppressed,
+			Reloads: c.Reloads, Suppressed: c.Suppressed, ResumeHeight: p.ResumeHeight, Skipped: c.Skipped,
 			P50Nanos: int64(c.Latency.Quantile(0.5)), P99Nanos: int64(c.Latency.Quantile(0.99)),
 			LastError: c.LastError, UnloadError: p.UnloadError,
 		}
@@ -110,8 +112,11 @@ func (s *Summary) writeText(w io.Writer) {
 			fmtDur(time.Duration(p.P50Nanos)), fmtDur(time.Duration(p.P99Nanos)), humanRate(p.EventsPerS))
 	}
 	tw.Flush()
-	// Why a plugin is not active, and what failed while it unloaded.
+	// Where a plugin resumed, why a plugin is not active, and what failed while it unloaded.
 	for _, p := range s.Plugins {
+		if p.ResumeHeight > 0 {
+			fmt.Fprintf(w, "%s resumed at height %d: %d events below it skipped (it had them)\n", p.Name, p.ResumeHeight, p.Skipped)
+		}
 		if p.State != string(host.StateActive) && p.LastError != "" {
 			fmt.Fprintf(w, "%s %s: %s\n", p.Name, p.State, p.LastError)
 		}

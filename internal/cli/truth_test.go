@@ -85,7 +85,7 @@ func TestReplayRefusesBadInput(t *testing.T) {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and %q", r.code, r.stdout, r.stderr, tt.want)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "rec.out")); err == nil {
-				t.Fatalf("the plugin was loaded: %q", readLines(t, filepath.Join(dir, "rec.out")))
+				t.Fatalf("the plugin was loaded: %q", ctest.ReadLines(t, filepath.Join(dir, "rec.out")))
 			}
 		})
 	}

@@ -20,9 +20,11 @@
  * fail_load (message: on_load fails with it), fail_every (N: every Nth event fails),
  * sleep_us (per event), log_thread (true: log from a thread of its own during on_load),
  * unload_error (message: on_unload logs it at error level through host->log),
+ * resume (N: resume_height returns N), fail_resume (message: resume_height fails with it;
+ * both ABI 1.1: built against the 1.0 header the recorder has no resume_height),
  * panic_word (unused in C; kept for symmetry with the Rust test plugin).
  *
- * Lines written: "create", "name", "load reload=R file=F json=J", "subscribed M",
+ * Lines written: "create", "name", "load reload=R file=F json=J", "subscribed M", "resume H",
  * "ev K H <fields as hex or numbers>", "batch N", "unload", "destroy", and "fini" from the
  * library destructor (proves the library was closed).
  */
@@ -49,6 +51,8 @@ typedef struct recorder {
     uint64_t seen;
     long sleep_us;
     char unload_error[256];
+    uint64_t resume;
+    char fail_resume[256];
 } recorder;
 
 /* Where the destructor reports "fini": set in on_load, lives in the library. */
@@ -119,6 +123,8 @@ static int32_t rec_on_load(slipstream_plugin *self, const slipstream_load_args *
     if (config(r, "fail_every", buf, sizeof buf) >= 0) r->fail_every = strtoull(buf, NULL, 0);
     if (config(r, "sleep_us", buf, sizeof buf) >= 0) r->sleep_us = strtol(buf, NULL, 0);
     if (config(r, "unload_error", r->unload_error, sizeof r->unload_error) < 0) r->unload_error[0] = '\0';
+    if (config(r, "resume", buf, sizeof buf) >= 0) r->resume = strtoull(buf, NULL, 0);
+    if (config(r, "fail_resume", r->fail_resume, sizeof r->fail_resume) < 0) r->fail_resume[0] = '\0';
     /* config_get with a short buffer truncates and still reports the full length. */
     char small[4];
     int64_t full = config(r, "out", small, sizeof small);
@@ -199,6 +205,16 @@ __attribute__((unused)) static int32_t rec_broadcast_batch(slipstream_plugin *se
     return rc;
 }
 
+#if SLIPSTREAM_ABI_MINOR >= 1
+static int32_t rec_resume(slipstream_plugin *self, uint64_t *height, slipstream_error *err) {
+    recorder *r = (recorder *)self;
+    if (r->fail_resume[0] != '\0') return slipstream_error_set(err, "%s", r->fail_resume);
+    record(r, "resume %llu", (unsigned long long)r->resume);
+    *height = r->resume;
+    return SLIPSTREAM_OK;
+}
+#endif
+
 __attribute__((unused)) static const slipstream_plugin_vtable rec_vtable = {
 #ifdef RECORDER_SMALL_VTABLE
     .struct_size = 8,
@@ -221,6 +237,9 @@ __attribute__((unused)) static const slipstream_plugin_vtable rec_vtable = {
 #else
     .on_broadcast = rec_broadcast,
     .on_broadcast_batch = NULL,
+#endif
+#if SLIPSTREAM_ABI_MINOR >= 1
+    .resume_height = rec_resume,
 #endif
 };
 
