@@ -1,0 +1,248 @@
+package journal
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+
+	"github.com/slipstream-go/slipstream/abi"
+)
+
+// The segment file format.
+//
+// A segment starts with the 8-byte magic "SLSJNL01", then records back to back. A record is
+//
+//	length uint32 LE   the body's length
+//	crc    uint32 LE   CRC-32C (Castagnoli) of the body
+//	body:
+//	  height uvarint   the block height of every event in the record
+//	  flags  byte      flagMore: the same append continues in the next record
+//	  count  uvarint   the number of events
+//	  events           count times: kind uvarint, present uvarint (a bit per non-empty
+//	                   field, see the field* constants), then each present field in bit
+//	                   order: a byte field as uvarint length + bytes, Reward and NewStake
+//	                   as uvarint
+//
+// A mapping update with 32-byte fields costs 6 bytes over its payload (kind, present, four
+// lengths); a record adds 8 + about 7 bytes, shared by its events.
+const (
+	magic      = "SLSJNL01"
+	headerSize = 8 // length + crc
+
+	flagMore = 1
+
+	// maxBody bounds a record a writer makes from several events (a single event larger than
+	// it makes one larger record); maxRead bounds what a reader accepts as a length (a torn
+	// length field must not make it allocate gigabytes).
+	maxBody = 1 << 20
+	maxRead = 1 << 30
+)
+
+const (
+	fieldProgramID = 1 << iota
+	fieldMappingName
+	fieldKey
+	fieldValue
+	fieldHasKey
+	fieldBlock
+	fieldStaker
+	fieldValidator
+	fieldReward
+	fieldNewStake
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+var errCorrupt = errors.New("corrupt record")
+
+// eventSize is an upper bound of the encoded size of e.
+func eventSize(e *abi.Event) int {
+	return 2*binary.MaxVarintLen64 + 7*binary.MaxVarintLen32 + 2*binary.MaxVarintLen64 + e.Size()
+}
+
+func appendBytes(dst []byte, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// appendEvent encodes e (without its height, which the record carries).
+func appendEvent(dst []byte, e *abi.Event) []byte {
+	var present uint64
+	set := func(bit uint64, on bool) {
+		if on {
+			present |= bit
+		}
+	}
+	set(fieldProgramID, len(e.ProgramID) > 0)
+	set(fieldMappingName, len(e.MappingName) > 0)
+	set(fieldKey, len(e.Key) > 0)
+	set(fieldValue, len(e.Value) > 0)
+	set(fieldHasKey, e.HasKey)
+	set(fieldBlock, len(e.Block) > 0)
+	set(fieldStaker, len(e.Staker) > 0)
+	set(fieldValidator, len(e.Validator) > 0)
+	set(fieldReward, e.Reward != 0)
+	set(fieldNewStake, e.NewStake != 0)
+	dst = binary.AppendUvarint(dst, uint64(e.Kind))
+	dst = binary.AppendUvarint(dst, present)
+	for _, f := range [...]struct {
+		bit uint64
+		b   []byte
+	}{{fieldProgramID, e.ProgramID}, {fieldMappingName, e.MappingName}, {fieldKey, e.Key}, {fieldValue, e.Value}} {
+		if present&f.bit != 0 {
+			dst = appendBytes(dst, f.b)
+		}
+	}
+	if present&fieldBlock != 0 {
+		dst = appendBytes(dst, e.Block)
+	}
+	if present&fieldStaker != 0 {
+		dst = appendBytes(dst, e.Staker)
+	}
+	if present&fieldValidator != 0 {
+		dst = appendBytes(dst, e.Validator)
+	}
+	if present&fieldReward != 0 {
+		dst = binary.AppendUvarint(dst, e.Reward)
+	}
+	if present&fieldNewStake != 0 {
+		dst = binary.AppendUvarint(dst, e.NewStake)
+	}
+	return dst
+}
+
+// appendRecord encodes one record of evs (all at height h) onto dst.
+func appendRecord(dst []byte, h uint32, more bool, evs []abi.Event) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, headerSize)...)
+	dst = binary.AppendUvarint(dst, uint64(h))
+	flags := byte(0)
+	if more {
+		flags = flagMore
+	}
+	dst = append(dst, flags)
+	dst = binary.AppendUvarint(dst, uint64(len(evs)))
+	for i := range evs {
+		dst = appendEvent(dst, &evs[i])
+	}
+	body := dst[start+headerSize:]
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(body, castagnoli))
+	return dst
+}
+
+// decoder reads a record body.
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		d.b = nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err || n == 0 || n > uint64(len(d.b)) {
+		d.err = true
+		d.b = nil
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// header reads a body's height, flags and event count.
+func (d *decoder) header() (h uint32, more bool, n int) {
+	hv := d.uvarint()
+	if len(d.b) == 0 || hv > 1<<32-1 {
+		d.err = true
+		return 0, false, 0
+	}
+	flags := d.b[0]
+	d.b = d.b[1:]
+	nv := d.uvarint()
+	if nv > uint64(len(d.b)) { // every event takes at least one byte
+		d.err = true
+	}
+	return uint32(hv), flags&flagMore != 0, int(nv)
+}
+
+// decodeBody decodes a record body into evs (appended; the byte fields point into body).
+func decodeBody(body []byte, evs []abi.Event) (h uint32, more bool, out []abi.Event, err error) {
+	d := decoder{b: body}
+	h, more, n := d.header()
+	if d.err {
+		return 0, false, evs, errCorrupt
+	}
+	for range n {
+		e := abi.Event{BlockHeight: h}
+		kind := d.uvarint()
+		present := d.uvarint()
+		if kind > 1<<32-1 {
+			d.err = true
+		}
+		e.Kind = abi.EventKind(kind)
+		if present&fieldProgramID != 0 {
+			e.ProgramID = d.bytes()
+		}
+		if present&fieldMappingName != 0 {
+			e.MappingName = d.bytes()
+		}
+		if present&fieldKey != 0 {
+			e.Key = d.bytes()
+		}
+		if present&fieldValue != 0 {
+			e.Value = d.bytes()
+		}
+		e.HasKey = present&fieldHasKey != 0
+		if present&fieldBlock != 0 {
+			e.Block = d.bytes()
+		}
+		if present&fieldStaker != 0 {
+			e.Staker = d.bytes()
+		}
+		if present&fieldValidator != 0 {
+			e.Validator = d.bytes()
+		}
+		if present&fieldReward != 0 {
+			e.Reward = d.uvarint()
+		}
+		if present&fieldNewStake != 0 {
+			e.NewStake = d.uvarint()
+		}
+		if d.err {
+			return 0, false, evs, errCorrupt
+		}
+		evs = append(evs, e)
+	}
+	if len(d.b) != 0 {
+		return 0, false, evs, errCorrupt
+	}
+	return h, more, evs, nil
+}
+
+// checkRecord validates the record at the start of b (which holds at least its header):
+// it returns the body, or ok false when the record is incomplete or its CRC is wrong.
+func checkRecord(b []byte) (body []byte, ok bool) {
+	if len(b) < headerSize {
+		return nil, false
+	}
+	n := binary.LittleEndian.Uint32(b)
+	if n > maxRead || uint64(len(b)-headerSize) < uint64(n) {
+		return nil, false
+	}
+	body = b[headerSize : headerSize+int(n)]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return nil, false
+	}
+	return body, true
+}
