@@ -17,6 +17,7 @@ type batch struct {
 	arena   *cabi.Arena           // the encoding of evs; nil if no C plugin needs it
 
 	minHeight, maxHeight uint32 // the lowest and highest block height in evs
+	seq                  uint64 // the journal record of the last events (0 without a journal)
 }
 
 // count fills present and counts, the height range, and sums the payload bytes for the
@@ -140,6 +141,9 @@ func (s *slot) deliver(b *batch, fromQueue bool) error {
 		}
 		s.reloadCond.Wait() // on_full block: the broadcaster waits for the reload to end
 	}
+	if s.catching.Load() && !fromQueue {
+		return nil // reloaded meanwhile into a catch-up, which delivers it from the journal
+	}
 	return s.deliverLocked(b)
 }
 
@@ -173,6 +177,9 @@ func (s *slot) deliverLocked(b *batch) error {
 		}
 	}
 	s.stats.events.Add(total)
+	if total != 0 {
+		s.position.Store(b.maxHeight)
+	}
 	if s.pass.stop != causeNone {
 		s.lose(s.pass.stop, subscribed(b, cur.mask)-total)
 	}

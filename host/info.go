@@ -31,7 +31,13 @@ type PluginInfo struct {
 	// ResumeHeight is what the plugin's resume_height (ResumeHeight) returned at its last
 	// load: events below it are skipped (Counters.Skipped). 0: it keeps no position.
 	ResumeHeight uint64
-	Counters     Counters
+	// Position is the height of the last event delivered to the plugin since it loaded into
+	// the manager (0: none yet), or, before any, its resume height - 1.
+	Position uint64
+	// Lag is the journal's last height minus Position (0 without a journal, or when the
+	// plugin is up to date).
+	Lag      uint64
+	Counters Counters
 	// UnloadError is what went wrong while the plugin was unloaded ("" when it unloaded
 	// cleanly or is still loaded): an OnUnload panic, an error-level line the plugin logged
 	// during on_unload, or a failure to close its library.
@@ -57,6 +63,12 @@ func (s *slot) info() PluginInfo {
 	c.Undelivered = s.stats.undeliveredSnapshot()
 	c.Dropped = c.Undelivered.Total()
 	c.Reloads, c.Suppressed, c.Skipped = s.stats.reloads.Load(), s.stats.suppressed.Load(), s.stats.skipped.Load()
+	c.GapHeights = s.stats.gapHeights.Load()
+	if p := s.position.Load(); p != 0 || s.stats.events.Load() != 0 {
+		pi.Position = uint64(p)
+	} else if cur.resume > 0 {
+		pi.Position = cur.resume - 1
+	}
 	if e := s.unloadErr.Load(); e != nil {
 		pi.UnloadError = *e
 	}

@@ -24,9 +24,9 @@ type instance interface {
 	encoded() bool
 	// resumeHeight asks the plugin, once after it loaded, for the first block height it
 	// still needs (ABI 1.1 resume_height; ResumeHeight for Go plugins): everything below it
-	// the plugin has stored. 0 when it keeps no position (a 1.0 plugin, a NULL entry, a Go
-	// plugin without the method). An error fails the load.
-	resumeHeight() (uint64, error)
+	// the plugin has stored. ok is false (and h 0) when it keeps no position (a 1.0 plugin, a
+	// NULL entry, a Go plugin without the method). An error fails the load.
+	resumeHeight() (h uint64, ok bool, err error)
 	// unload calls the plugin's on_unload and reports what went wrong in it.
 	unload() error
 	// close destroys the instance and releases its library; after it the instance is dead.

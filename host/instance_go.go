@@ -62,10 +62,10 @@ type Resumer interface {
 }
 
 // resumeHeight asks a plugin that implements Resumer; a panic becomes an error.
-func (g goInstance) resumeHeight() (h uint64, err error) {
+func (g goInstance) resumeHeight() (h uint64, ok bool, err error) {
 	r, ok := g.p.(Resumer)
 	if !ok {
-		return 0, nil
+		return 0, false, nil
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -73,9 +73,9 @@ func (g goInstance) resumeHeight() (h uint64, err error) {
 		}
 	}()
 	if h, err = r.ResumeHeight(); err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrResumeHeight, err)
+		return 0, true, fmt.Errorf("%w: %w", ErrResumeHeight, err)
 	}
-	return h, nil
+	return h, true, nil
 }
 
 // unload calls OnUnload; a panic becomes the unload error.

@@ -67,15 +67,15 @@ func (n *native) call(s *slot, fn uintptr, args ...uintptr) int32 {
 
 // resumeHeight calls resume_height, when the plugin's vtable has it (a 1.0 vtable's
 // struct_size stops before it, and the host reads it as NULL).
-func (n *native) resumeHeight() (uint64, error) {
+func (n *native) resumeHeight() (uint64, bool, error) {
 	if n.vt.ResumeHeight == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	// One block outside the Go heap: the height, the error struct, its buffer.
 	const heightOff, errOff, bufOff = 0, 8, 24
 	mem, err := cmem.Alloc(bufOff + cabi.ErrorBufSize)
 	if err != nil {
-		return 0, err
+		return 0, true, err
 	}
 	defer cmem.Free(mem)
 	*(*cabi.CError)(unsafe.Pointer(&mem[errOff])) = cabi.CError{Buf: cmem.Addr(mem[bufOff:]), Cap: cabi.ErrorBufSize}
@@ -85,9 +85,9 @@ func (n *native) resumeHeight() (uint64, error) {
 		if msg == "" {
 			msg = "(no message)"
 		}
-		return 0, fmt.Errorf("%w: resume_height returned %d: %s", ErrResumeHeight, rc, msg)
+		return 0, true, fmt.Errorf("%w: resume_height returned %d: %s", ErrResumeHeight, rc, msg)
 	}
-	return *(*uint64)(unsafe.Pointer(&mem[heightOff])), nil
+	return *(*uint64)(unsafe.Pointer(&mem[heightOff])), true, nil
 }
 
 func (n *native) describe(pi *PluginInfo) {

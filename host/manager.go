@@ -19,6 +19,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ import (
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/internal/cabi"
+	"github.com/slipstream-go/slipstream/internal/journal"
 )
 
 // Manager loads plugins and delivers events to them. The zero value is not usable; create
@@ -48,6 +50,14 @@ type Manager struct {
 	mask  atomic.Uint64           // union of the active slots' subscriptions
 
 	arenas sync.Pool // *pooledArena
+
+	// The journal (journal.go); nil without WithJournal.
+	journal *journal.Journal
+	jdir    string
+	jopts   journal.Options
+	jerr    error      // opening it failed: loads fail with it
+	jmu     sync.Mutex // serializes journaled broadcasts: append, then deliver
+	jfailed atomic.Bool
 }
 
 // Option configures a Manager.
@@ -65,8 +75,10 @@ func NewManager(opts ...Option) *Manager {
 	for _, o := range opts {
 		o(m)
 	}
+	m.openJournal()
 	empty := []*slot{}
 	m.slots.Store(&empty)
+	m.publish(empty)
 	m.arenas.New = func() any { return newPooledArena() }
 	return m
 }
@@ -96,12 +108,19 @@ func newPooledArena() *pooledArena {
 
 // HasSubscribers reports whether any loaded plugin subscribes to kind. It is one atomic
 // load: a node calls it before building an event, so that kinds nobody wants cost nothing.
+// With a journal (WithJournal) it is true for every kind: the journal keeps them all.
 func (m *Manager) HasSubscribers(kind abi.EventKind) bool {
 	return m.mask.Load()&(1<<kind) != 0
 }
 
 // Subscriptions returns the union of the loaded plugins' subscriptions.
-func (m *Manager) Subscriptions() abi.EventMask { return abi.EventMask(m.mask.Load()) }
+func (m *Manager) Subscriptions() abi.EventMask {
+	var mask abi.EventMask
+	for _, s := range *m.slots.Load() {
+		mask |= s.cur.Load().mask
+	}
+	return mask
+}
 
 // Broadcast delivers one event to every plugin subscribed to its kind, in load order.
 //
@@ -141,6 +160,9 @@ func (m *Manager) BroadcastBatch(evs []abi.Event) error {
 }
 
 func (m *Manager) broadcast(b *batch) error {
+	if m.journal != nil {
+		return m.broadcastJournaled(b)
+	}
 	var (
 		pa   *pooledArena
 		halt error
@@ -183,8 +205,8 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 	defer cfg.releaseLib()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return "", &LoadError{Config: cfg.File, Err: ErrClosed}
+	if m.closed || m.jerr != nil {
+		return "", &LoadError{Config: cfg.File, Err: cmp.Or(m.jerr, ErrClosed)}
 	}
 	s, err := m.loadNative(cfg, false)
 	if err != nil {
@@ -244,9 +266,12 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 	log := m.log.With().Str("plugin", name).Logger()
 	cfg.warnSuspicious(log)
 	mask, err := n.load(cfg, log, isReload)
-	var resume uint64
+	var (
+		resume    uint64
+		hasResume bool
+	)
 	if err == nil {
-		if resume, err = n.resumeHeight(); err != nil {
+		if resume, hasResume, err = n.resumeHeight(); err != nil {
 			n.unload() // ABI.md: on_unload (on_load had succeeded), then destroy and close
 		}
 	}
@@ -256,7 +281,7 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 		}
 		return nil, fail(name, err)
 	}
-	s := newSlot(&loaded{name: name, inst: n, cfg: cfg, mask: mask, resume: resume, log: log, loadedAt: time.Now()})
+	s := newSlot(&loaded{name: name, inst: n, cfg: cfg, mask: mask, resume: resume, hasResume: hasResume, log: log, loadedAt: time.Now()})
 	log.Info().Str("library", real).Str("abi", abi.VersionString(n.abiVersion)).Stringer("events", mask).Uint64("resume_height", resume).
 		Str("delivery", cfg.Delivery.String()).Str("error_policy", cfg.ErrorPolicy.String()).Bool("reload", isReload).
 		Msg("plugin loaded")
@@ -281,8 +306,8 @@ func (m *Manager) Register(p Plugin, configPath string) (string, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return "", &LoadError{Config: cfg.File, Err: ErrClosed}
+	if m.closed || m.jerr != nil {
+		return "", &LoadError{Config: cfg.File, Err: cmp.Or(m.jerr, ErrClosed)}
 	}
 	s, err := m.loadGo(p, cfg, false)
 	if err != nil {
@@ -319,14 +344,14 @@ func (m *Manager) loadGo(p Plugin, cfg *Config, isReload bool) (s *slot, err err
 	cfg.warnSuspicious(log)
 	mask := p.SubscribedEvents().Known()
 	inst := goInstance{p}
-	resume, err := inst.resumeHeight()
+	resume, hasResume, err := inst.resumeHeight()
 	if err != nil {
 		if uerr := inst.unload(); uerr != nil {
 			err = errors.Join(err, uerr)
 		}
 		return nil, fail(err)
 	}
-	s = newSlot(&loaded{name: name, inst: inst, cfg: cfg, mask: mask, resume: resume, log: log, loadedAt: time.Now()})
+	s = newSlot(&loaded{name: name, inst: inst, cfg: cfg, mask: mask, resume: resume, hasResume: hasResume, log: log, loadedAt: time.Now()})
 	log.Info().Stringer("events", mask).Uint64("resume_height", resume).Bool("reload", isReload).Msg("Go plugin registered")
 	return s, nil
 }
@@ -342,11 +367,14 @@ func (m *Manager) find(name string) *slot {
 	return nil
 }
 
-// add publishes a loaded slot (under m.mu), starting its async worker if it has one.
+// add publishes a loaded slot (under m.mu), starting its async worker if it has one and
+// its catch-up from the journal if it keeps a position.
 func (m *Manager) add(s *slot) {
-	if cur := s.cur.Load(); cur.cfg.Delivery == DeliveryAsync {
+	cur := s.cur.Load()
+	if cur.cfg.Delivery == DeliveryAsync {
 		s.async.Store(newAsyncQueue(s, cur))
 	}
+	m.startCatchUp(s, cur)
 	old := *m.slots.Load()
 	next := make([]*slot, len(old), len(old)+1)
 	copy(next, old)
@@ -370,6 +398,9 @@ func (m *Manager) publish(next []*slot) {
 	var mask abi.EventMask
 	for _, s := range next {
 		mask |= s.cur.Load().mask
+	}
+	if m.journal != nil {
+		mask = abi.MaskAll // the journal keeps every kind
 	}
 	m.slots.Store(&next)
 	m.mask.Store(uint64(mask))
@@ -465,6 +496,8 @@ func (m *Manager) ReloadPlugin(name, configPath string) error {
 // if that fails.
 func (m *Manager) reloadSlot(s *slot, old *loaded, cfg, restore *Config) error {
 	name := old.name
+	s.stopCatchUp()
+	s.catching.Store(false) // what is broadcast meanwhile goes to the reload buffer
 	s.beginReload()
 	s.vacant.Store(true)
 	if err := closeInstance(old.inst); err != nil {
@@ -486,7 +519,9 @@ func (m *Manager) reloadSlot(s *slot, old *loaded, cfg, restore *Config) error {
 		next = restored
 	}
 	s.vacant.Store(false)
-	s.finishReload(next.cur.Load(), err == nil)
+	l := next.cur.Load()
+	s.finishReload(l, err == nil, m.catchesUp(l))
+	m.startCatchUp(s, l)
 	m.publish(*m.slots.Load()) // the subscriptions may have changed
 	return err
 }
@@ -529,6 +564,12 @@ func (m *Manager) Shutdown() []PluginInfo {
 			m.log.Warn().Err(err).Msg("unloading plugin")
 		}
 		infos[i] = slots[i].info()
+		m.lag(&infos[i])
+	}
+	if m.journal != nil {
+		if err := m.journal.Close(); err != nil {
+			m.log.Warn().Err(err).Msg("closing the event journal")
+		}
 	}
 	return infos
 }
@@ -549,6 +590,7 @@ func (m *Manager) Plugins() []PluginInfo {
 	out := make([]PluginInfo, len(slots))
 	for i, s := range slots {
 		out[i] = s.info()
+		m.lag(&out[i])
 	}
 	return out
 }
@@ -557,7 +599,9 @@ func (m *Manager) Plugins() []PluginInfo {
 func (m *Manager) Plugin(name string) (PluginInfo, bool) {
 	for _, s := range *m.slots.Load() {
 		if s.name() == name {
-			return s.info(), true
+			pi := s.info()
+			m.lag(&pi)
+			return pi, true
 		}
 	}
 	return PluginInfo{}, false

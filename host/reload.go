@@ -50,8 +50,10 @@ func (s *slot) holdForReload(b *batch) bool {
 // finishReload puts the new instance l into the slot, clears the error-policy state,
 // delivers the reload buffer to it and resumes normal delivery (starting a new async
 // queue if l is async). reloaded is false when l is the old config restored after the new
-// one failed (not counted in Reloads).
-func (s *slot) finishReload(l *loaded, reloaded bool) {
+// one failed (not counted in Reloads). catchUp: l catches up from the journal (from its
+// resume height, which covers what the buffer holds): the buffer is dropped and the slot
+// marked as catching up before deliveries resume.
+func (s *slot) finishReload(l *loaded, reloaded, catchUp bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cur.Store(l)
@@ -62,7 +64,9 @@ func (s *slot) finishReload(l *loaded, reloaded bool) {
 	if reloaded {
 		s.stats.reloads.Add(1)
 	}
-	if len(s.pending) > 0 {
+	if catchUp {
+		s.catching.Store(true)
+	} else if len(s.pending) > 0 {
 		var a *cabi.Arena
 		if l.inst.encoded() {
 			a = cabi.NewArena()

@@ -46,18 +46,28 @@ type slot struct {
 	warnSkip int
 
 	async atomic.Pointer[asyncQueue] // set for delivery "async"
+
+	// The catch-up from the journal (journal.go): while catching, Broadcast skips the slot;
+	// mark is the last journal record the catch-up passed (Broadcast skips records up to it).
+	catching atomic.Bool
+	mark     atomic.Uint64
+	catch    atomic.Pointer[catchUp]
+	position atomic.Uint32 // the height of the last event delivered
 }
 
 // loaded is one loaded instance of a plugin with the settings it was loaded with. It is
 // immutable: a reload publishes a new one.
 type loaded struct {
-	name     string
-	inst     instance
-	cfg      *Config // never nil (a Register without config gets a default one)
-	mask     abi.EventMask
-	resume   uint64 // the instance's resume height: events below it are skipped (counted)
-	log      zerolog.Logger
-	loadedAt time.Time
+	name   string
+	inst   instance
+	cfg    *Config // never nil (a Register without config gets a default one)
+	mask   abi.EventMask
+	resume uint64 // the instance's resume height: events below it are skipped (counted)
+	// hasResume: the instance keeps a position (resume_height, Resumer), even if resume is
+	// 0. Only such a plugin catches up from the journal.
+	hasResume bool
+	log       zerolog.Logger
+	loadedAt  time.Time
 }
 
 // newSlot returns an unpublished slot holding l.
@@ -75,6 +85,7 @@ func (s *slot) name() string { return s.cur.Load().name }
 // queue, then calls on_unload and destroy and closes the library. What went wrong in
 // on_unload or in closing is returned and kept for PluginInfo.UnloadError.
 func (s *slot) shutdown() error {
+	s.stopCatchUp()
 	if q := s.async.Load(); q != nil {
 		q.stop(s)
 	}
@@ -109,6 +120,13 @@ func (s *slot) state() State {
 // flush waits until what was broadcast to s before the call has been handed to it (see
 // Manager.Flush).
 func (s *slot) flush(ctx context.Context) error {
+	if c := s.catch.Load(); c != nil {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	var done chan struct{}
 	if s.reloading {

@@ -91,20 +91,25 @@ func (s LatencySnapshot) Quantile(q float64) time.Duration {
 // Dropped is their sum. (Events still waiting in the async queue or a reload's buffer are
 // in neither yet; QueueDepth counts the queue's.)
 type Counters struct {
-	Events      uint64          // events handed to the plugin's callbacks (including those whose callback failed)
-	ByKind      [4]uint64       // Events split by abi.EventKind
-	Calls       uint64          // callback invocations (a batch is one)
-	Errors      uint64          // failed callbacks (a failed batch call is one)
-	Dropped     uint64          // subscribed events not delivered: the sum of Undelivered
-	Undelivered Undelivered     // Dropped split by cause
-	Reloads     uint64          // successful reloads (ReloadPlugin) of this plugin
-	Skipped     uint64          // events below the plugin's resume height: it has them already (not lost, not in Dropped)
-	Suppressed  uint64          // callback-failure warnings not logged by the rate limiter (one line per second)
-	QueueDepth  int             // events waiting in the async queue
-	Latency     LatencySnapshot // durations of the broadcast callbacks
-	LastError   string          // the last failed delivery's *CallbackError text, "" if none
-	LastErrAt   time.Time       // when it happened
-	_           [0]func()       // not comparable
+	Events      uint64      // events handed to the plugin's callbacks (including those whose callback failed)
+	ByKind      [4]uint64   // Events split by abi.EventKind
+	Calls       uint64      // callback invocations (a batch is one)
+	Errors      uint64      // failed callbacks (a failed batch call is one)
+	Dropped     uint64      // subscribed events not delivered: the sum of Undelivered
+	Undelivered Undelivered // Dropped split by cause
+	Reloads     uint64      // successful reloads (ReloadPlugin) of this plugin
+	Skipped     uint64      // events below the plugin's resume height: it has them already (not lost, not in Dropped)
+	// GapHeights counts heights (not events: the host never saw them) that the plugin
+	// needed from the journal (at or above its resume height) and the journal no longer
+	// held: its window had moved on (SPEC §8's "journal gap"). Each gap is also logged with
+	// its first and last height.
+	GapHeights uint64
+	Suppressed uint64          // callback-failure warnings not logged by the rate limiter (one line per second)
+	QueueDepth int             // events waiting in the async queue
+	Latency    LatencySnapshot // durations of the broadcast callbacks
+	LastError  string          // the last failed delivery's *CallbackError text, "" if none
+	LastErrAt  time.Time       // when it happened
+	_          [0]func()       // not comparable
 }
 
 // Undelivered counts a plugin's subscribed events that it did not get, by cause.
@@ -130,6 +135,7 @@ type counters struct {
 	undelivered [numCauses]atomic.Uint64 // by cause; causeNone stays 0
 	reloads     atomic.Uint64
 	skipped     atomic.Uint64
+	gapHeights  atomic.Uint64
 	suppressed  atomic.Uint64
 	latency     Latency
 	lastErr     atomic.Pointer[lastError]

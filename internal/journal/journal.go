@@ -571,6 +571,10 @@ func (r *Reader) open() error {
 	return io.EOF
 }
 
+// Pos returns the sequence number of the last record the reader has passed (read, or
+// skipped for being below its height); compare it with Journal.End.
+func (r *Reader) Pos() uint64 { return r.next - 1 }
+
 // Close releases the reader's file.
 func (r *Reader) Close() {
 	if r.seg != nil {
