@@ -33,6 +33,8 @@ type Plugin struct {
 	State         host.State     `json:"state"`
 	LoadedAt      time.Time      `json:"loaded_at"`
 	ResumeHeight  uint64         `json:"resume_height"` // the plugin's resume_height at its last load (0: it keeps no position)
+	Position      uint64         `json:"position"`      // the height of the last event delivered (before any: resume_height - 1)
+	Lag           uint64         `json:"lag"`           // the journal's last height - position (0 without a journal)
 	Counters      PluginCounters `json:"counters"`
 	UnloadError   string         `json:"unload_error,omitempty"` // what went wrong in on_unload (a plugin just unloaded)
 }
@@ -47,7 +49,8 @@ type PluginCounters struct {
 	Undelivered map[string]uint64 `json:"undelivered"` // Dropped by cause: queue_full, disabled, drain_timeout, reload_overflow, failed
 	Reloads     uint64            `json:"reloads"`
 	Suppressed  uint64            `json:"warnings_suppressed"`
-	Skipped     uint64            `json:"skipped"` // below the resume height: the plugin has them already
+	Skipped     uint64            `json:"skipped"`     // below the resume height: the plugin has them already
+	GapHeights  uint64            `json:"gap_heights"` // heights it needed that the journal no longer held (journal gap)
 	QueueDepth  int               `json:"queue_depth"`
 	LastError   string            `json:"last_error"`
 	LastErrorAt *time.Time        `json:"last_error_at,omitempty"`
@@ -76,12 +79,14 @@ func NewPlugin(pi host.PluginInfo) Plugin {
 		State:         pi.State,
 		LoadedAt:      pi.LoadedAt,
 		ResumeHeight:  pi.ResumeHeight,
+		Position:      pi.Position,
+		Lag:           pi.Lag,
 	}
 	c := pi.Counters
 	p.Counters = PluginCounters{
 		Events: c.Events, ByKind: map[string]uint64{}, Calls: c.Calls, Errors: c.Errors,
 		Dropped: c.Dropped, Undelivered: map[string]uint64{}, Reloads: c.Reloads, Suppressed: c.Suppressed,
-		Skipped: c.Skipped, QueueDepth: c.QueueDepth, LastError: c.LastError,
+		Skipped: c.Skipped, GapHeights: c.GapHeights, QueueDepth: c.QueueDepth, LastError: c.LastError,
 		Latency: LatencySummary{
 			Count: c.Latency.Count,
 			P50Ns: int64(c.Latency.Quantile(0.5)),
@@ -184,6 +189,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /plugins", change(s.load))
 	mux.Handle("PUT /plugins/{name}", change(s.reload))
 	mux.Handle("DELETE /plugins/{name}", change(s.unload))
+	mux.Handle("GET /journal", read(s.journal))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", read(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{s},
@@ -211,6 +217,23 @@ func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Allow", allow)
 	writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)})
+}
+
+// Journal is the JSON form of the event journal's window (GET /journal).
+type Journal struct {
+	Enabled     bool   `json:"enabled"` // false: the node keeps no journal (the rest is zero)
+	Dir         string `json:"dir,omitempty"`
+	Empty       bool   `json:"empty"`
+	FirstHeight uint32 `json:"first_height"`
+	LastHeight  uint32 `json:"last_height"`
+	Bytes       int64  `json:"bytes"`
+	Segments    int    `json:"segments"`
+}
+
+func (s *Server) journal(w http.ResponseWriter, r *http.Request) {
+	ji, ok := s.cfg.Manager.JournalInfo()
+	writeJSON(w, http.StatusOK, Journal{Enabled: ok, Dir: ji.Dir, Empty: ji.Empty, FirstHeight: ji.First,
+		LastHeight: ji.Last, Bytes: ji.Bytes, Segments: ji.Segments})
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,12 @@ const (
 	MetricPluginSuppressed      = "slipstream_plugin_warnings_suppressed_total"
 	MetricPluginSkipped         = "slipstream_plugin_skipped_total"
 	MetricPluginResumeHeight    = "slipstream_plugin_resume_height"
+	MetricPluginPosition        = "slipstream_plugin_position"
+	MetricPluginLag             = "slipstream_plugin_lag"
+	MetricPluginGapHeights      = "slipstream_plugin_journal_gap_heights_total"
+	MetricJournalFirstHeight    = "slipstream_journal_first_height"
+	MetricJournalLastHeight     = "slipstream_journal_last_height"
+	MetricJournalBytes          = "slipstream_journal_bytes"
 	MetricPluginQueueDepth      = "slipstream_plugin_queue_depth"
 	MetricPluginCallbackSeconds = "slipstream_plugin_callback_duration_seconds"
 	MetricPluginLoaded          = "slipstream_plugin_loaded"
@@ -39,6 +45,7 @@ type collector struct {
 
 	events, calls, errors, dropped, undelivered, reloads, suppressed, skipped, resume, queueDepth, latency, loaded, disabled, failed *prometheus.Desc
 	blocks, produced, aborted                                                                                                        *prometheus.Desc
+	position, lag, gaps, jFirst, jLast, jBytes                                                                                       *prometheus.Desc
 
 	bounds []float64 // upper bounds of the finite latency buckets, in seconds
 }
@@ -56,12 +63,21 @@ type collector struct {
 //	slipstream_plugin_warnings_suppressed_total         counter: callback-failure warnings the rate limiter did not log
 //	slipstream_plugin_skipped_total                     counter: events below the plugin's resume height (it had them)
 //	slipstream_plugin_resume_height                     gauge: the resume height the plugin reported at its last load
+//	slipstream_plugin_position                          gauge: the height of the last event delivered
+//	slipstream_plugin_lag                               gauge: the journal's last height - position (0 without a journal)
+//	slipstream_plugin_journal_gap_heights_total         counter: heights it needed that the journal no longer held
 //	slipstream_plugin_queue_depth                       gauge: events waiting in the async queue
 //	slipstream_plugin_callback_duration_seconds         histogram: callback durations (a sample of the calls;
 //	                                                    power-of-two buckets from 64ns; a bucket counts calls shorter than its bound)
 //	slipstream_plugin_loaded                            gauge: 1 (the plugin is loaded)
 //	slipstream_plugin_disabled                          gauge: 1 while disabled by error_policy disable
 //	slipstream_plugin_failed                            gauge: 1 once failed with error_policy halt
+//
+// and, with a journal (host.WithJournal), its window:
+//
+//	slipstream_journal_first_height                     gauge: the oldest height it holds
+//	slipstream_journal_last_height                      gauge: the newest height it holds
+//	slipstream_journal_bytes                            gauge: its size on disk
 //
 // and, with a store:
 //
@@ -86,6 +102,12 @@ func NewCollector(m *host.Manager, store StatsSource) prometheus.Collector {
 		suppressed: prometheus.NewDesc(MetricPluginSuppressed, "Callback-failure warnings of the plugin not logged by the rate limiter.", p, nil),
 		skipped:    prometheus.NewDesc(MetricPluginSkipped, "Events below the plugin's resume height, not delivered because it has them already.", p, nil),
 		resume:     prometheus.NewDesc(MetricPluginResumeHeight, "The resume height the plugin reported at its last load (0: it keeps no position).", p, nil),
+		position:   prometheus.NewDesc(MetricPluginPosition, "The height of the last event delivered to the plugin (before any: its resume height - 1).", p, nil),
+		lag:        prometheus.NewDesc(MetricPluginLag, "The journal's last height minus the plugin's position (0 without a journal).", p, nil),
+		gaps:       prometheus.NewDesc(MetricPluginGapHeights, "Heights the plugin needed that the journal no longer held (journal gap).", p, nil),
+		jFirst:     prometheus.NewDesc(MetricJournalFirstHeight, "The oldest height the event journal holds.", nil, nil),
+		jLast:      prometheus.NewDesc(MetricJournalLastHeight, "The newest height the event journal holds.", nil, nil),
+		jBytes:     prometheus.NewDesc(MetricJournalBytes, "The event journal's size on disk.", nil, nil),
 		queueDepth: prometheus.NewDesc(MetricPluginQueueDepth, "Events waiting in the plugin's async queue.", p, nil),
 		latency:    prometheus.NewDesc(MetricPluginCallbackSeconds, "Duration of the plugin's broadcast callbacks (sampled).", p, nil),
 		loaded:     prometheus.NewDesc(MetricPluginLoaded, "1 for each loaded plugin.", p, nil),
@@ -105,6 +127,9 @@ func NewCollector(m *host.Manager, store StatsSource) prometheus.Collector {
 // Describe sends the descriptors of every metric the collector may send.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.events, c.calls, c.errors, c.dropped, c.undelivered, c.reloads, c.suppressed, c.skipped, c.resume, c.queueDepth, c.latency, c.loaded, c.disabled, c.failed} {
+		ch <- d
+	}
+	for _, d := range []*prometheus.Desc{c.position, c.lag, c.gaps, c.jFirst, c.jLast, c.jBytes} {
 		ch <- d
 	}
 	if c.store != nil {
@@ -133,11 +158,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(k.Suppressed), n)
 		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(k.Skipped), n)
 		ch <- prometheus.MustNewConstMetric(c.resume, prometheus.GaugeValue, float64(pi.ResumeHeight), n)
+		ch <- prometheus.MustNewConstMetric(c.position, prometheus.GaugeValue, float64(pi.Position), n)
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(pi.Lag), n)
+		ch <- prometheus.MustNewConstMetric(c.gaps, prometheus.CounterValue, float64(k.GapHeights), n)
 		ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(k.QueueDepth), n)
 		ch <- c.histogram(n, k.Latency)
 		ch <- prometheus.MustNewConstMetric(c.loaded, prometheus.GaugeValue, 1, n)
 		ch <- prometheus.MustNewConstMetric(c.disabled, prometheus.GaugeValue, b2f(pi.State == host.StateDisabled), n)
 		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, b2f(pi.State == host.StateFailed), n)
+	}
+	if ji, ok := c.m.JournalInfo(); ok {
+		ch <- prometheus.MustNewConstMetric(c.jFirst, prometheus.GaugeValue, float64(ji.First))
+		ch <- prometheus.MustNewConstMetric(c.jLast, prometheus.GaugeValue, float64(ji.Last))
+		ch <- prometheus.MustNewConstMetric(c.jBytes, prometheus.GaugeValue, float64(ji.Bytes))
 	}
 	if c.store != nil {
 		st := c.store.Stats()

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"strings"
@@ -13,8 +14,12 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/rs/zerolog"
+
+	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/admin"
 	"github.com/slipstream-go/slipstream/finalize"
+	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
@@ -380,5 +385,44 @@ func TestMetricsResumeHeight(t *testing.T) {
 	p := e.plugin(e.mustStatus(e.do("GET", "/plugins/resuming", "", ""), 200, "get"))
 	if p.ResumeHeight != 5 || p.Counters.Skipped != 5 || p.Counters.Events != 5 || p.Counters.Dropped != 0 {
 		t.Errorf("JSON: resume %d, counters %+v", p.ResumeHeight, p.Counters)
+	}
+}
+
+// TestJournalPositionAndLag: with a journal, GET /journal shows its window, a plugin's JSON
+// and /metrics its position and lag, and /metrics the window.
+func TestJournalPositionAndLag(t *testing.T) {
+	jm := host.NewManager(host.WithLogger(zerolog.Nop()), host.WithJournal(t.TempDir()))
+	t.Cleanup(jm.Unload)
+	for h := uint32(1); h <= 20; h++ {
+		if err := jm.BroadcastBatch([]abi.Event{{Kind: abi.Block, BlockHeight: h, Block: []byte("b")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t, func(c *admin.Config) { c.Store, c.Manager = nil, jm })
+	e.config(e.dir, "resuming", "resume: 5, events: 8")
+	e.mustStatus(e.do("POST", "/plugins", `{"config_file": "resuming.json5"}`, e.bearer()), 201, "load")
+	if err := jm.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := e.plugin(e.mustStatus(e.do("GET", "/plugins/resuming", "", ""), 200, "get"))
+	if p.Position != 20 || p.Lag != 0 || p.Counters.Events != 16 {
+		t.Errorf("JSON: position %d lag %d events %d; want 20, 0, 16 (heights 5 to 20 from the journal)", p.Position, p.Lag, p.Counters.Events)
+	}
+	var j admin.Journal
+	if err := json.Unmarshal(e.mustStatus(e.do("GET", "/journal", "", ""), 200, "journal").body, &j); err != nil {
+		t.Fatal(err)
+	}
+	if !j.Enabled || j.FirstHeight != 1 || j.LastHeight != 20 || j.Bytes == 0 {
+		t.Errorf("GET /journal = %+v, want heights 1 to 20", j)
+	}
+	mfs := scrape(t, e)
+	if got := gauge(t, mfs, "slipstream_plugin_position", "resuming"); got != 20 {
+		t.Errorf("position %v, want 20", got)
+	}
+	if got := gauge(t, mfs, "slipstream_plugin_lag", "resuming"); got != 0 {
+		t.Errorf("lag %v, want 0", got)
+	}
+	if got := value(t, mfs, "slipstream_journal_last_height", nil); got != 20 {
+		t.Errorf("journal last height %v, want 20", got)
 	}
 }
