@@ -194,7 +194,7 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 	return s.name(), nil
 }
 
-// loadNative runs the load sequence of ABI.md for cfg (under m.mu): checks, dlopen,
+// loadNative runs the load sequence of docs/ABI.md for cfg (under m.mu): checks, dlopen,
 // version, create, name, on_load, subscriptions. It does not publish the slot. The
 // library's files were checked by cfg.prepareLib before the lock (if not, they are
 // checked here).
@@ -247,7 +247,7 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 	var resume uint64
 	if err == nil {
 		if resume, err = n.resumeHeight(); err != nil {
-			n.unload() // ABI.md: on_unload (on_load had succeeded), then destroy and close
+			n.unload() // docs/ABI.md: on_unload (on_load had succeeded), then destroy and close
 		}
 	}
 	if err != nil {
