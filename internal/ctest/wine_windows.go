@@ -6,11 +6,7 @@
 
 package ctest
 
-import (
-	_ "unsafe" // go:linkname
-
-	"golang.org/x/sys/windows"
-)
+import _ "unsafe" // go:linkname
 
 // deleteatFallback is the standard library's switch that makes os.RemoveAll delete files
 // the pre-Windows-10 way (FileDispositionInfo instead of FileDispositionInformationEx with
@@ -18,11 +14,6 @@ import (
 //
 //go:linkname deleteatFallback internal/syscall/windows.TestDeleteatFallback
 var deleteatFallback bool
-
-// UnderWine reports whether the process runs under Wine (ntdll exports wine_get_version).
-func UnderWine() bool {
-	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
-}
 
 // Wine 8.0 answers FileDispositionInformationEx with STATUS_NOT_IMPLEMENTED, which Go
 // (1.24+) does not take for "unsupported": every os.RemoveAll, and so every t.TempDir
