@@ -318,3 +318,24 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestWindowsCppExample runs the C++ example plugin (plugins/example_cpp, built as a DLL
+// by mingw-w64's g++ when the tree has it) in slipstream.exe: check, then a replay whose
+// summary the plugin writes at unload.
+func TestWindowsCppExample(t *testing.T) {
+	lib := ctest.PrebuiltFile(t, "cpp/libslipstream_example_cpp.dll")
+	dir := t.TempDir()
+	copyLib(t, lib, dir)
+	cfg := writeConfig(t, dir, "counter.json5", filepath.Base(lib), "summary", strconv.Quote("summary.txt"))
+	r := runCommand(t, dir, nil, "check", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "plugin         event-counter") || !strings.Contains(r.stdout, "status         ok") {
+		t.Fatalf("check: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCommand(t, dir, nil, "replay", "--synthetic", "--blocks", "50", "--json", "--plugin", cfg)
+	if s := parseSummary(t, r); r.code != 0 || len(s.Plugins) != 1 || s.Plugins[0].Errors != 0 {
+		t.Fatalf("replay: exit %d, summary %+v\n%s", r.code, s, r.stderr)
+	}
+	if got := readFile(t, filepath.Join(dir, "summary.txt")); !strings.Contains(got, "in heights 0..49") || !strings.Contains(got, "Block 50") {
+		t.Errorf("the C++ plugin's summary: %q", got)
+	}
+}

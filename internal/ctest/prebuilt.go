@@ -157,3 +157,19 @@ func BuildVariants(cc, goos, ext, root, dir string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// PrebuiltFile returns the file rel (a slash-separated path) of the prebuilt folder, such
+// as the C++ example plugin that make test-windows builds when the tree has it; it skips
+// the test when PrebuiltEnv is not set or the file is not there.
+func PrebuiltFile(t testing.TB, rel string) string {
+	t.Helper()
+	d := prebuiltDir()
+	if d == "" {
+		t.Skipf("ctest: %s is built only beforehand, with %s set (make test-windows)", rel, PrebuiltEnv)
+	}
+	p := filepath.Join(d, filepath.FromSlash(rel))
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("ctest: %s was not prebuilt in %s=%s (%v)", rel, PrebuiltEnv, d, err)
+	}
+	return p
+}
