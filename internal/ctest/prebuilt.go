@@ -131,13 +131,13 @@ func PrebuiltDir(t testing.TB, v Variant) string {
 	return p
 }
 
-// BuildVariants compiles every variant of [Variants] (and its Deps) with the C compiler cc
-// for the system goos, whose shared libraries end in ext, into dir, with the flags
-// [Plugin] would use at test time; dir is then the folder PrebuiltEnv names. root is the
-// repository's root.
-func BuildVariants(cc, goos, ext, root, dir string) error {
+// BuildVariants compiles the variants vs (make test-windows: all of [Variants]) and their
+// Deps with the C compiler cc for the system goos, whose shared libraries end in ext, into
+// dir, with the flags [Plugin] would use at test time; dir is then the folder PrebuiltEnv
+// names. root is the repository's root.
+func BuildVariants(cc, goos, ext, root, dir string, vs []Variant) error {
 	var errs []error
-	for _, v := range Variants {
+	for _, v := range vs {
 		sub := filepath.Join(dir, v.Dir())
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return err

@@ -40,7 +40,7 @@ func main() {
 	}
 	dir, err := filepath.Abs(*out)
 	if err == nil {
-		err = ctest.BuildVariants(*cc, *goos, ext, root, dir)
+		err = ctest.BuildVariants(*cc, *goos, ext, root, dir, ctest.Variants)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "prebuild: %v\n", err)
