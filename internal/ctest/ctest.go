@@ -88,7 +88,7 @@ func Cleanup() {
 func Plugin(t testing.TB, name, src string, flags ...string) string {
 	t.Helper()
 	if d := prebuiltDir(); d != "" {
-		return fromPrebuilt(t, d, "lib"+name+libExt(), src, flags)
+		return fromPrebuilt(t, d, "lib"+name+libExt(), src, rootRelative(Root(t), flags))
 	}
 	return build(t, "lib"+name+libExt(), src, append([]string{"-shared", "-fPIC"}, flags...))
 }

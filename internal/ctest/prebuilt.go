@@ -37,8 +37,11 @@ func skipPrebuilt(t testing.TB, what string) {
 // compiled with the extra compiler Flags. The name a test gives the library is not part
 // of it: a prebuilt library is copied to lib<name>.so (.dylib, .dll) when requested.
 type Variant struct {
-	Src   string   // the C source, relative to the repository root
-	Flags []string // extra compiler flags (-D switches), exactly as passed to Plugin
+	Src string // the C source, relative to the repository root
+	// Flags are the extra compiler flags, exactly as passed to Plugin, except that a path
+	// under the repository's root is written ${ROOT}/dir/… (RootVar, slash-separated): the
+	// tests that pass one compute it at run time, on another system than the build's.
+	Flags []string
 	// Deps are C sources (relative to the root) of DLLs the plugin is linked against,
 	// built into the same folder; for the Windows test of a plugin whose own dependency
 	// lies beside it. Only BuildVariants builds them (see [PrebuiltDir]).
@@ -88,17 +91,36 @@ var Variants = []Variant{
 	{Src: "testdata/plugins/noop.c", Flags: []string{"-DNOOP_BATCH", "-DNOOP_SUM"}},
 	{Src: "testdata/plugins/crash.c"},
 	{Src: "testdata/plugins/lifecycle.c"},
+	// For the tests of ABI 1.1 (branch hostdel): TestLoadErrors/newer_minor, and
+	// TestABI10PluginLoads, which builds the recorder against the frozen 1.0 header.
+	{Src: "testdata/plugins/recorder.c", Flags: []string{"-DRECORDER_ABI=0x10002"}},
+	{Src: "testdata/plugins/recorder.c", Flags: []string{"-iquote", RootVar + "/testdata/abi/1.0"}},
 	// Windows only (host/*_windows_test.go): a plugin that imports a function from a DLL
 	// of its own, which lies beside it.
 	WindowsDepPlugin,
+}
+
+// RootVar stands for the repository's root in a [Variant]'s Flags.
+const RootVar = "${ROOT}"
+
+// rootRelative writes the paths under root in flags as RootVar/…, slash-separated.
+func rootRelative(root string, flags []string) []string {
+	out := make([]string, len(flags))
+	for i, f := range flags {
+		if root != "" && strings.Contains(f, root) {
+			f = filepath.ToSlash(strings.ReplaceAll(f, root, RootVar))
+		}
+		out[i] = f
+	}
+	return out
 }
 
 // WindowsDepPlugin is the plugin of the Windows DLL-search-order test: depuser.dll imports
 // windep_answer from windep.dll, built into the same folder.
 var WindowsDepPlugin = Variant{Src: "testdata/windows/depuser.c", Deps: []string{"testdata/windows/windep.c"}}
 
-// prebuilt returns the prebuilt library of a request, or an error that says what to add
-// to Variants.
+// prebuilt returns the prebuilt library of a request (its flags as rootRelative wrote
+// them), or an error that says what to add to Variants.
 func prebuilt(dir, src string, flags []string) (string, error) {
 	v := Variant{Src: src, Flags: flags}
 	p := filepath.Join(dir, v.File(libExt()))
@@ -150,7 +172,10 @@ func BuildVariants(cc, goos, ext, root, dir string, vs []Variant) error {
 			}
 			libs = append(libs, p)
 		}
-		flags := append([]string{"-shared", "-fPIC"}, v.Flags...)
+		flags := []string{"-shared", "-fPIC"}
+		for _, f := range v.Flags {
+			flags = append(flags, strings.ReplaceAll(f, RootVar, root))
+		}
 		if err := compile(cc, goos, root, filepath.Join(dir, v.File(ext)), []string{v.Src}, flags, libs); err != nil {
 			errs = append(errs, err)
 		}

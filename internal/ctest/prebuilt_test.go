@@ -21,18 +21,21 @@ func TestPrebuilt(t *testing.T) {
 	vs := []Variant{
 		{Src: "testdata/plugins/recorder.c"},
 		{Src: "testdata/plugins/recorder.c", Flags: []string{`-DRECORDER_NAME="other"`}},
+		{Src: "testdata/plugins/recorder.c", Flags: []string{"-iquote", RootVar + "/testdata/plugins"}},
 	}
+	// What a test passes for the third: a path under the root, as it finds it at run time.
+	requested := [][]string{nil, vs[1].Flags, {"-iquote", filepath.Join(Root(t), "testdata", "plugins")}}
 	if err := BuildVariants(cc, runtime.GOOS, libExt(), Root(t), dir, vs); err != nil {
 		t.Fatal(err)
 	}
-	if vs[0].Dir() == vs[1].Dir() {
-		t.Fatalf("two variants share the folder %s", vs[0].Dir())
+	if vs[0].Dir() == vs[1].Dir() || vs[0].Dir() == vs[2].Dir() {
+		t.Fatalf("two variants share a folder: %s %s %s", vs[0].Dir(), vs[1].Dir(), vs[2].Dir())
 	}
 	t.Setenv(PrebuiltEnv, dir)
 	t.Setenv("CC", "false") // nothing may be compiled: a compile would fail the test
 
 	for i, v := range vs {
-		got := Plugin(t, "prebuilt_test", v.Src, v.Flags...)
+		got := Plugin(t, "prebuilt_test", v.Src, requested[i]...)
 		if filepath.Base(got) != "libprebuilt_test"+libExt() || strings.HasPrefix(got, dir) {
 			t.Errorf("Plugin = %s, want a private copy named libprebuilt_test%s", got, libExt())
 		}
