@@ -12,6 +12,7 @@ set -euo pipefail
 WINE=${WINE:-wine}
 shim=$1 plugins=$2
 shift 2
+command -v "$WINE" >/dev/null || { echo "wine-run: no $WINE (make deps-windows installs wine64)" >&2; exit 1; }
 
 prefix=$(mktemp -d "${TMPDIR:-/tmp}/slipstream-wine.XXXXXX")
 cleanup() {
