@@ -33,7 +33,7 @@ type slot struct {
 	pending    [][]abi.Event // owned copies, in broadcast order
 	pendingN   int           // events in pending
 	reloadCond sync.Cond     // L is &mu; signalled when the reload ends
-	reloadDone chan struct{} // closed when the reload in progress ends
+	reloadDone atomic.Pointer[chan struct{}] // set while a reload runs; closed when it ends (read without mu: Flush must not wait for a callback)
 	vacant     atomic.Bool   // between unloading the old instance and publishing the new (set under Manager.mu)
 	unloadErr  atomic.Pointer[string]
 
@@ -109,15 +109,9 @@ func (s *slot) state() State {
 // flush waits until what was broadcast to s before the call has been handed to it (see
 // Manager.Flush).
 func (s *slot) flush(ctx context.Context) error {
-	s.mu.Lock()
-	var done chan struct{}
-	if s.reloading {
-		done = s.reloadDone
-	}
-	s.mu.Unlock()
-	if done != nil {
+	if done := s.reloadDone.Load(); done != nil {
 		select {
-		case <-done:
+		case <-*done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
