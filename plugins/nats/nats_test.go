@@ -261,7 +261,7 @@ func TestResumeMidHeight(t *testing.T) {
 				}
 			}
 		crash:
-			p.OnUnload() // waits for the acknowledgements, as the server stored them
+			p.OnUnload()                        // waits for the acknowledgements, as the server stored them
 			time.Sleep(1100 * time.Millisecond) // past the duplicate window: only ResumeHeight prevents duplicates
 
 			info, err := replay(t, cfg, heights)
