@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -70,6 +71,13 @@ func (m *Manager) builtinNames() []string {
 	return names
 }
 
+func builtinList(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
 // builtinFactory returns the factory of the built-in plugin name, or nil.
 func (m *Manager) builtinFactory(name string) func() Plugin {
 	if f := m.builtins[name]; f != nil {
@@ -85,8 +93,8 @@ func (m *Manager) builtinFactory(name string) func() Plugin {
 func (m *Manager) loadBuiltin(cfg *Config) (string, error) {
 	factory := m.builtinFactory(cfg.Builtin)
 	if factory == nil {
-		return "", &LoadError{Config: cfg.File, Err: fmt.Errorf("%w: builtin: %q (this program has: %v; set one of them, or libpath for a plugin library)",
-			ErrUnknownBuiltin, cfg.Builtin, m.builtinNames())}
+		return "", &LoadError{Config: cfg.File, Err: fmt.Errorf("%w: builtin: %q (this program has: %s; set one of them, or libpath for a plugin library)",
+			ErrUnknownBuiltin, cfg.Builtin, builtinList(m.builtinNames()))}
 	}
 	p := factory()
 	if p == nil {

@@ -85,7 +85,7 @@ func TestBuiltinLoadPlugin(t *testing.T) {
 
 	before := m.ListPlugins()
 	_, err := m.LoadPlugin(writeConfig(t, dir, "u.json5", `{builtin: "kafka"}`))
-	if !errors.Is(err, host.ErrUnknownBuiltin) || !strings.Contains(err.Error(), "test-global test-local") || !strings.Contains(err.Error(), "u.json5") {
+	if !errors.Is(err, host.ErrUnknownBuiltin) || !strings.Contains(err.Error(), "test-global, test-local") || !strings.Contains(err.Error(), "u.json5") {
 		t.Errorf("unknown builtin: %v", err)
 	}
 	if after := m.ListPlugins(); len(after) != len(before) {
