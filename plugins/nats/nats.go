@@ -12,10 +12,12 @@
 //
 // # Delivery
 //
-// Publishes are asynchronous; at the end of a block (its Block event, or the first event
-// of the next height when blocks are not published) the plugin waits for the outstanding
-// acknowledgements when the last wait is at least ack_interval old, and always once
-// max_pending publishes are outstanding. A publish that fails or is not acknowledged fails
+// Publishes are asynchronous and confirmed in order as their acknowledgements arrive. At
+// the end of a block (its Block event, or the first event of the next height when blocks
+// are not published) the plugin takes the acknowledgements that have arrived, and waits
+// for those outstanding longer than ack_interval (a live node's block is confirmed before
+// the next one; a replay's pipeline stays full); it also waits once max_pending are
+// outstanding, and for all of them in OnUnload. A publish that fails or is not acknowledged fails
 // OnBroadcast (the host's error policy applies); the messages not confirmed are kept (up to
 // max_backlog, see maxBacklog) and published again, in order, on the next event once the
 // connection is back, so the stream has no gap. Message ids (Nats-Msg-Id: <height>.<index>)
@@ -29,7 +31,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -82,15 +83,19 @@ type Plugin struct {
 	skipHeight uint32
 	skip       map[uint32]bool
 
-	backlog  []*nats.Msg // published (or to publish) and not yet confirmed, in order
-	broken   error       // the last failure; the backlog is published again first
-	lost     error       // ErrLost: nothing is published any more
-	lastWait time.Time
-
-	errMu  sync.Mutex
-	pubErr error // the first asynchronous publish error since the last wait
+	backlog []pending // published (or to publish) and not yet confirmed, in order
+	broken  error     // the last failure; the backlog is published again first
+	lost    error     // ErrLost: nothing is published any more
 
 	buf []byte
+}
+
+// pending is a message not yet confirmed: its future (nil when not published) and when it
+// was published.
+type pending struct {
+	msg *nats.Msg
+	fut jetstream.PubAckFuture
+	at  time.Time
 }
 
 // New returns the plugin; opts are the defaults the config file's keys override.
@@ -111,7 +116,6 @@ func (p *Plugin) OnLoad(configFile string, isReload bool) error {
 	}
 	p.o = o
 	p.started, p.skip, p.backlog, p.broken, p.lost = false, nil, nil, nil, nil
-	p.pubErr = nil
 	opts, err := o.natsOptions()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -123,8 +127,7 @@ func (p *Plugin) OnLoad(configFile string, isReload bool) error {
 	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(o.MaxPending+1),
-		jetstream.WithPublishAsyncTimeout(o.AckTimeout),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) { p.asyncError(err) }))
+		jetstream.WithPublishAsyncTimeout(o.AckTimeout))
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("nats: %w", err)
@@ -136,7 +139,6 @@ func (p *Plugin) OnLoad(configFile string, isReload bool) error {
 		p.close()
 		return err
 	}
-	p.lastWait = time.Now()
 	return nil
 }
 
@@ -168,14 +170,6 @@ func (p *Plugin) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 	}
 	return nil, fmt.Errorf("nats: stream %s exists with subjects %v, which do not take %s: add %s to it, or set stream or prefix in the config",
 		p.o.Stream, s.CachedInfo().Config.Subjects, subject, subject)
-}
-
-func (p *Plugin) asyncError(err error) {
-	p.errMu.Lock()
-	if p.pubErr == nil {
-		p.pubErr = err
-	}
-	p.errMu.Unlock()
 }
 
 // ResumeHeight reads the stream's last message of this plugin's prefix: an empty stream is
@@ -272,14 +266,16 @@ func (p *Plugin) OnBroadcast(ev abi.Event) error {
 			return err
 		}
 	} else {
-		p.backlog = append(p.backlog, msg)
-		if _, err := p.js.PublishMsgAsync(msg); err != nil {
+		fut, err := p.js.PublishMsgAsync(msg)
+		p.backlog = append(p.backlog, pending{msg: msg, fut: fut, at: time.Now()})
+		if err != nil {
+			p.backlog[len(p.backlog)-1].fut = nil
 			p.broken = fmt.Errorf("%w: publishing height %d: %w", ErrNotStored, ev.BlockHeight, err)
 			return p.broken
 		}
 	}
 	if len(p.backlog) >= p.o.MaxPending {
-		return p.wait()
+		return p.confirm(len(p.backlog) - p.o.MaxPending/2)
 	}
 	if ev.Kind == abi.Block {
 		return p.endOfBlock()
@@ -303,20 +299,25 @@ func (p *Plugin) keep(ev abi.Event, err error) error {
 func (p *Plugin) add(msg *nats.Msg) error {
 	if len(p.backlog) >= maxBacklog {
 		p.lost = fmt.Errorf("%w: %d messages from height %s on could not be stored (last error: %v); reload the plugin or restart the node to resume from the stream",
-			ErrLost, len(p.backlog), p.backlog[0].Header.Get(HeaderHeight), p.broken)
+			ErrLost, len(p.backlog), p.backlog[0].msg.Header.Get(HeaderHeight), p.broken)
 		p.backlog = nil
 		return p.lost
 	}
-	p.backlog = append(p.backlog, msg)
+	p.backlog = append(p.backlog, pending{msg: msg})
 	return nil
 }
 
-// endOfBlock waits for the acknowledgements if the last wait is ack_interval old.
+// endOfBlock confirms what has been acknowledged, waiting for the messages outstanding
+// longer than ack_interval.
 func (p *Plugin) endOfBlock() error {
-	if len(p.backlog) == 0 || time.Since(p.lastWait) < p.o.AckInterval {
-		return nil
+	old := 0
+	if len(p.backlog) > 0 && time.Since(p.backlog[0].at) >= p.o.AckInterval {
+		cut := time.Now().Add(-p.o.AckInterval)
+		for old < len(p.backlog) && p.backlog[old].at.Before(cut) {
+			old++
+		}
 	}
-	return p.wait()
+	return p.confirm(old)
 }
 
 // message builds the event's message (a new one each time: nats.go keeps it for retries).
@@ -331,27 +332,49 @@ func (p *Plugin) message(ev *abi.Event, idx uint32) *nats.Msg {
 	}}
 }
 
-// wait waits for every outstanding acknowledgement; the backlog is confirmed if none
-// failed.
-func (p *Plugin) wait() error {
-	timer := time.NewTimer(2 * p.o.AckTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.js.PublishAsyncComplete():
-	case <-timer.C:
-		p.asyncError(fmt.Errorf("no acknowledgement within %v", 2*p.o.AckTimeout))
+// confirm removes the acknowledged messages from the front of the backlog, waiting for
+// the first n of them; a failure (or no acknowledgement within twice ack_timeout) breaks
+// the plugin, keeping the backlog from the failed message on.
+func (p *Plugin) confirm(n int) error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	done := 0
+	defer func() { p.backlog = p.backlog[:copy(p.backlog, p.backlog[done:])] }()
+	for done < len(p.backlog) {
+		f := p.backlog[done].fut
+		if f == nil { // not published (the plugin is broken): retry publishes it
+			return p.broken
+		}
+		var err error
+		if done < n {
+			if timer == nil {
+				timer = time.NewTimer(2 * p.o.AckTimeout)
+			}
+			select {
+			case <-f.Ok():
+			case err = <-f.Err():
+			case <-timer.C:
+				err = fmt.Errorf("no acknowledgement within %v", 2*p.o.AckTimeout)
+			}
+		} else {
+			select {
+			case <-f.Ok():
+			case err = <-f.Err():
+			default:
+				return nil
+			}
+		}
+		if err != nil {
+			p.broken = fmt.Errorf("%w: %d messages from height %s on are not confirmed: %w", ErrNotStored,
+				len(p.backlog)-done, p.backlog[done].msg.Header.Get(HeaderHeight), err)
+			return p.broken
+		}
+		done++
 	}
-	p.lastWait = time.Now()
-	p.errMu.Lock()
-	err := p.pubErr
-	p.pubErr = nil
-	p.errMu.Unlock()
-	if err != nil {
-		p.broken = fmt.Errorf("%w: %d messages from height %s on are not confirmed: %w", ErrNotStored,
-			len(p.backlog), p.backlog[0].Header.Get(HeaderHeight), err)
-		return p.broken
-	}
-	p.backlog = p.backlog[:0]
 	return nil
 }
 
@@ -365,22 +388,25 @@ func (p *Plugin) retry(msg *nats.Msg) error {
 		return fmt.Errorf("%w: not connected to %s (reconnecting; %d messages kept): %w", ErrNotStored, strings.Join(p.o.URLs, ","), len(p.backlog), p.broken)
 	}
 	p.js.CleanupPublisher() // forget the futures of the failed publishes
-	p.errMu.Lock()
-	p.pubErr = nil
-	p.errMu.Unlock()
 	from, err := p.storedUpTo()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotStored, err)
 	}
 	p.backlog = p.backlog[from:]
-	for _, m := range p.backlog {
-		retried := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header}
-		if _, err := p.js.PublishMsgAsync(retried); err != nil {
+	for i := range p.backlog {
+		e := &p.backlog[i]
+		e.msg = &nats.Msg{Subject: e.msg.Subject, Data: e.msg.Data, Header: e.msg.Header}
+		fut, err := p.js.PublishMsgAsync(e.msg)
+		if err != nil {
+			for j := i; j < len(p.backlog); j++ {
+				p.backlog[j].fut = nil
+			}
 			p.broken = fmt.Errorf("%w: publishing again: %w", ErrNotStored, err)
 			return p.broken
 		}
+		e.fut, e.at = fut, time.Now()
 	}
-	if err := p.wait(); err != nil {
+	if err := p.confirm(len(p.backlog)); err != nil {
 		return err
 	}
 	p.broken = nil
@@ -400,8 +426,8 @@ func (p *Plugin) storedUpTo() (int, error) {
 		return 0, fmt.Errorf("reading the stream's last message: %w", err)
 	}
 	id := last.Header.Get(HeaderMsgID)
-	for i, m := range p.backlog {
-		if m.Header.Get(HeaderMsgID) == id {
+	for i, e := range p.backlog {
+		if e.msg.Header.Get(HeaderMsgID) == id {
 			return i + 1, nil
 		}
 	}
@@ -412,7 +438,7 @@ func (p *Plugin) storedUpTo() (int, error) {
 // closes the connection.
 func (p *Plugin) OnUnload() {
 	if p.js != nil && p.broken == nil && len(p.backlog) > 0 {
-		p.wait()
+		p.confirm(len(p.backlog))
 	}
 	p.close()
 }
