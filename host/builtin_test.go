@@ -37,6 +37,12 @@ func TestBuiltinConfig(t *testing.T) {
 	}
 }
 
+// The process's registry is filled once, as a program's init does (a second
+// RegisterBuiltin of a name panics, so not in the test: -count=2 must pass).
+func init() {
+	host.RegisterBuiltin("test-global", func() host.Plugin { return &goPlugin{name: "global", mask: abi.MaskAll} })
+}
+
 // Issue 17.1: LoadPlugin loads a config with builtin: through the manager's WithBuiltin or
 // the process's RegisterBuiltin, as Register would (OnLoad gets the config file, the
 // config's name and settings apply, reload works); an unknown name is a typed error that
@@ -48,7 +54,6 @@ func TestBuiltinLoadPlugin(t *testing.T) {
 		made = append(made, p)
 		return p
 	}
-	host.RegisterBuiltin("test-global", func() host.Plugin { return &goPlugin{name: "global", mask: abi.MaskAll} })
 	m := host.NewManager(host.WithBuiltin("test-local", factory))
 	defer m.Unload()
 	dir := t.TempDir()
@@ -93,5 +98,33 @@ func TestBuiltinLoadPlugin(t *testing.T) {
 	}
 	if _, err := m.LoadPlugin(writeConfig(t, dir, "n.json5", `{name: "x"}`)); !errors.Is(err, host.ErrNoLibpath) || !strings.Contains(err.Error(), "builtin") {
 		t.Errorf("neither libpath nor builtin: %v", err)
+	}
+}
+
+// A factory that returns nil is the program's bug: a typed error, nothing registered.
+func TestBuiltinNilInstance(t *testing.T) {
+	m := host.NewManager(host.WithBuiltin("nil", func() host.Plugin { return nil }))
+	defer m.Unload()
+	_, err := m.LoadPlugin(writeConfig(t, t.TempDir(), "c.json5", `{builtin: "nil"}`))
+	if !errors.Is(err, host.ErrInvalidPlugin) || len(m.ListPlugins()) != 0 {
+		t.Errorf("nil instance: %v, plugins %v", err, m.ListPlugins())
+	}
+}
+
+// RegisterBuiltin refuses a name registered twice, an empty name and a nil factory.
+func TestBuiltinRegisterPanics(t *testing.T) {
+	for name, fn := range map[string]func(){
+		"twice":       func() { host.RegisterBuiltin("test-global", func() host.Plugin { return nil }) },
+		"empty name":  func() { host.RegisterBuiltin("", func() host.Plugin { return nil }) },
+		"nil factory": func() { host.RegisterBuiltin("x", nil) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			fn()
+		}()
 	}
 }
