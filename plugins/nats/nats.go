@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -87,6 +88,8 @@ type Plugin struct {
 	broken  error     // the last failure; the backlog is published again first
 	lost    error     // ErrLost: nothing is published any more
 
+	connErr atomic.Value // string: the connection's last asynchronous error (nats.go's ErrorHandler)
+
 	buf []byte
 }
 
@@ -120,6 +123,15 @@ func (p *Plugin) OnLoad(configFile string, isReload bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	// nats.go writes asynchronous errors to stderr unless told otherwise: keep the last one
+	// for the error OnBroadcast returns, the node's output is not the client's.
+	opts = append(opts,
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { p.connErr.Store(err.Error()) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				p.connErr.Store(err.Error())
+			}
+		}))
 	url := strings.Join(o.URLs, ",")
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -385,7 +397,11 @@ func (p *Plugin) retry(msg *nats.Msg) error {
 		return err
 	}
 	if !p.nc.IsConnected() {
-		return fmt.Errorf("%w: not connected to %s (reconnecting; %d messages kept): %w", ErrNotStored, strings.Join(p.o.URLs, ","), len(p.backlog), p.broken)
+		last, _ := p.connErr.Load().(string)
+		if last == "" {
+			last = "disconnected"
+		}
+		return fmt.Errorf("%w: not connected to %s (%s; reconnecting; %d messages kept): %w", ErrNotStored, strings.Join(p.o.URLs, ","), last, len(p.backlog), p.broken)
 	}
 	p.js.CleanupPublisher() // forget the futures of the failed publishes
 	from, err := p.storedUpTo()
