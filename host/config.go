@@ -96,6 +96,9 @@ type Config struct {
 	// LibPath is the library's path as resolved from libpath (relative to File's
 	// directory), absolute; "" for a Go-native plugin's config.
 	LibPath string
+	// Builtin names a Go-native plugin built into the program (see RegisterBuiltin and
+	// WithBuiltin), set by the builtin key instead of libpath; "" for a library.
+	Builtin string
 	// Name overrides the plugin's own name when not "".
 	Name string
 
@@ -120,7 +123,7 @@ type Config struct {
 var hostKeys = map[string]bool{
 	"libpath": true, "name": true, "error_policy": true, "max_consecutive_errors": true,
 	"delivery": true, "queue_capacity": true, "on_full": true, "drain_timeout": true,
-	"sha256": true, "allow_insecure": true,
+	"sha256": true, "allow_insecure": true, "builtin": true,
 }
 
 // MaxConfigSize is the largest config file the host reads (1 MiB): a config is a few
@@ -128,15 +131,15 @@ var hostKeys = map[string]bool{
 const MaxConfigSize = 1 << 20
 
 // LoadConfig reads and parses a plugin config file of a C-ABI plugin, which must set
-// libpath. Errors are *LoadError naming the file, wrapping ErrConfigRead, ErrConfigSyntax,
-// ErrConfigInvalid or ErrNoLibpath.
+// libpath, or of a built-in Go plugin, which sets builtin instead. Errors are *LoadError
+// naming the file, wrapping ErrConfigRead, ErrConfigSyntax, ErrConfigInvalid or ErrNoLibpath.
 func LoadConfig(path string) (*Config, error) {
 	cfg, err := readConfig(path)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.LibPath == "" {
-		return nil, &LoadError{Config: cfg.File, Err: fmt.Errorf("%w: add libpath: \"path/to/libplugin%s\" (relative to the config's directory)", ErrNoLibpath, libExt)}
+	if cfg.LibPath == "" && cfg.Builtin == "" {
+		return nil, &LoadError{Config: cfg.File, Err: fmt.Errorf("%w: add libpath: \"path/to/libplugin%s\" (relative to the config's directory), or builtin: \"<name>\" for a plugin built into the program", ErrNoLibpath, libExt)}
 	}
 	return cfg, nil
 }
@@ -308,6 +311,15 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			lp = filepath.Join(filepath.Dir(file), lp)
 		}
 		cfg.LibPath = filepath.Clean(lp)
+	}
+	if b, ok := str("builtin"); ok {
+		switch {
+		case b == "":
+			bad("builtin", "the name of a built-in plugin such as \"nats\"")
+		case cfg.LibPath != "":
+			errs = append(errs, fmt.Errorf("%w: both libpath and builtin are set: keep libpath for a plugin library, or builtin: %q for the built-in plugin", ErrConfigInvalid, b))
+		}
+		cfg.Builtin = b
 	}
 	if n, ok := str("name"); ok {
 		if err := checkName(n); err != nil {

@@ -48,6 +48,8 @@ type Manager struct {
 	mask  atomic.Uint64           // union of the active slots' subscriptions
 
 	arenas sync.Pool // *pooledArena
+
+	builtins map[string]func() Plugin // WithBuiltin's, before the package's (builtin.go)
 }
 
 // Option configures a Manager.
@@ -174,6 +176,9 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 	cfg, err := LoadConfig(configPath)
 	if err != nil {
 		return "", err
+	}
+	if cfg.Builtin != "" {
+		return m.loadBuiltin(cfg)
 	}
 	// Every file is read and checked before the lock: nothing that can block on a file
 	// runs under m.mu.
