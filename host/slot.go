@@ -30,11 +30,11 @@ type slot struct {
 
 	// A reload (reload.go) holds what is broadcast meanwhile in pending, under mu.
 	reloading  bool
-	pending    [][]abi.Event // owned copies, in broadcast order
-	pendingN   int           // events in pending
-	reloadCond sync.Cond     // L is &mu; signalled when the reload ends
+	pending    [][]abi.Event                 // owned copies, in broadcast order
+	pendingN   int                           // events in pending
+	reloadCond sync.Cond                     // L is &mu; signalled when the reload ends
 	reloadDone atomic.Pointer[chan struct{}] // set while a reload runs; closed when it ends (read without mu: Flush must not wait for a callback)
-	vacant     atomic.Bool   // between unloading the old instance and publishing the new (set under Manager.mu)
+	vacant     atomic.Bool                   // between unloading the old instance and publishing the new (set under Manager.mu)
 	unloadErr  atomic.Pointer[string]
 
 	disabled atomic.Bool
