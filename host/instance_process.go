@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -148,6 +149,7 @@ func (m *Manager) loadProcess(cfg *Config, isReload bool) (*slot, error) {
 	p.c, p.name, p.mask, p.libPath, p.abiVersion = c, rd.name, rd.mask, rd.lib, rd.abiVersion
 	p.first, p.resume = rd.resume, rd.resume
 	p.log = m.log.With().Str("plugin", rd.name).Logger()
+	c.log.Store(&p.log)
 	s := newSlot(&loaded{name: rd.name, inst: p, cfg: cfg, mask: rd.mask, resume: rd.resume, log: p.log, loadedAt: time.Now()})
 	p.log.Info().Str("library", rd.lib).Int("pid", c.cmd.Process.Pid).Dur("took", time.Since(t0)).Stringer("events", rd.mask).
 		Uint64("resume_height", rd.resume).Str("error_policy", cfg.ErrorPolicy.String()).Bool("reload", isReload).
@@ -165,6 +167,7 @@ type child struct {
 	exited chan struct{} // closed once the process is reaped
 
 	readerDone, stderrDone chan struct{}
+	log                    atomic.Pointer[zerolog.Logger] // for its output: tagged with the config, then the plugin's name
 	tailMu                 sync.Mutex
 	signal                 string // the fatal signal the child's runtime reported ("SIGSEGV"), if any
 	last                   string // the last line the child wrote to stderr before that
@@ -218,7 +221,8 @@ func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
 		readerDone: make(chan struct{}), stderrDone: make(chan struct{})}
 	go func() { cmd.Wait(); close(c.exited) }()
 	go c.read(p.base)
-	go c.readStderr(p.log)
+	c.log.Store(&p.log)
+	go c.readStderr()
 	defer func() {
 		if err != nil {
 			c.end(p, nil)
@@ -324,7 +328,7 @@ func relayLog(base zerolog.Logger, line []byte) {
 // and the plugin's last line before it (a C++ runtime's "terminate called after throwing
 // …") are kept to explain the death, the runtime's dump of goroutines and registers that
 // follows is counted, not logged.
-func (c *child) readStderr(log zerolog.Logger) {
+func (c *child) readStderr() {
 	defer close(c.stderrDone)
 	sc := bufio.NewScanner(c.errR)
 	sc.Buffer(make([]byte, 4096), 64<<10)
@@ -341,6 +345,7 @@ func (c *child) readStderr(log zerolog.Logger) {
 		}
 		crashed := c.signal != ""
 		c.tailMu.Unlock()
+		log := c.log.Load()
 		if crashed {
 			if dump++; dump == 1 {
 				log.Warn().Str("stderr", line).Msg("plugin child process output: the Go runtime reports a fatal signal (its dump is not logged)")

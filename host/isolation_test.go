@@ -111,13 +111,18 @@ func TestIsolatedCrashRestarts(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
 			for h := uint32(1); h <= heights; h++ {
 				if err := m.Broadcast(abi.Event{Kind: abi.Block, BlockHeight: h, Block: []byte{byte(h)}}); err != nil {
 					t.Fatal(err)
 				}
+				if h == at/2 { // acknowledged before the crash: the log names a height at least this
+					if err := m.Flush(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
 			if err := m.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -145,6 +150,9 @@ func TestIsolatedCrashRestarts(t *testing.T) {
 				t.Errorf("info: isolation %v native %v path %q", infos[0].Isolation, infos[0].Native, infos[0].Path)
 			}
 			logs := buf.String()
+			if strings.Contains(logs, `"last_acked_height":0,`) {
+				t.Errorf("the log names last acknowledged height 0, want at least %d:\n%s", at/2, logs)
+			}
 			for _, want := range []string{`"plugin":"faulty"`, `"cause":"` + tc.cause, `"last_acked_height":`, "restarting it",
 				`"message":"faulty loaded"`, "resuming"} {
 				if !strings.Contains(logs, want) {
@@ -152,8 +160,8 @@ func TestIsolatedCrashRestarts(t *testing.T) {
 				}
 			}
 			for _, l := range strings.Split(logs, "\n") {
-				if strings.Contains(l, "resuming") {
-					t.Logf("crash to resumed: %s", l)
+				if strings.Contains(l, "resuming") || strings.Contains(l, "restarting it") || strings.Contains(l, "fatal signal") {
+					t.Log(l)
 				}
 			}
 		})
