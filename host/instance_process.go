@@ -201,6 +201,8 @@ func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
 		}
 		return nil, rd, fmt.Errorf("%w: creating pipes: %v", ErrChildProcess, err)
 	}
+	growPipe(toChildW)
+	growPipe(fromChildW)
 	cmd := exec.Command(p.exe)
 	fds := passFiles(cmd, toChildR, fromChildW)
 	// GOTRACEBACK=none: a fault in the plugin's code makes the child's runtime print the
