@@ -86,7 +86,29 @@ const (
 	DefaultMaxConsecutiveErrors = 100
 	DefaultQueueCapacity        = 65536
 	DefaultDrainTimeout         = 30 * time.Second
+	DefaultCallTimeout          = 30 * time.Second
+	DefaultMaxRestarts          = 5
+	DefaultRestartWindow        = 10 * time.Minute
 )
+
+// Isolation says where a C-ABI plugin's code runs.
+type Isolation int
+
+const (
+	// IsolationNone (default) loads the plugin into the node's process.
+	IsolationNone Isolation = iota
+	// IsolationProcess loads it in a child process of the node (isolation_process.go):
+	// a crash or hang of the plugin restarts the child instead of taking the node down.
+	// Delivery is asynchronous (a bounded queue following on_full, as delivery "async").
+	IsolationProcess
+)
+
+func (i Isolation) String() string {
+	if i == IsolationProcess {
+		return "process"
+	}
+	return "none"
+}
 
 // Config is a parsed plugin config file (JSON5). The host reads the settings below; every
 // other key belongs to the plugin, which reads it in on_load (config_json, config_get).
@@ -108,6 +130,13 @@ type Config struct {
 	QueueCapacity        int
 	OnFull               OnFull
 	DrainTimeout         time.Duration
+	// Isolation, and for IsolationProcess: how long the child may take to answer a batch
+	// (CallTimeout), and how many restarts (MaxRestarts) within RestartWindow it gets before
+	// the plugin is failed.
+	Isolation     Isolation
+	CallTimeout   time.Duration
+	MaxRestarts   int
+	RestartWindow time.Duration
 	// SHA256 is the pinned hash of the library (lowercase hex), or "".
 	SHA256 string
 	// AllowInsecure skips the ownership and permission checks of the library, the config
@@ -124,6 +153,7 @@ var hostKeys = map[string]bool{
 	"libpath": true, "name": true, "error_policy": true, "max_consecutive_errors": true,
 	"delivery": true, "queue_capacity": true, "on_full": true, "drain_timeout": true,
 	"sha256": true, "allow_insecure": true, "builtin": true,
+	"isolation": true, "call_timeout": true, "max_restarts": true, "restart_window": true,
 }
 
 // MaxConfigSize is the largest config file the host reads (1 MiB): a config is a few
@@ -260,6 +290,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		MaxConsecutiveErrors: DefaultMaxConsecutiveErrors,
 		QueueCapacity:        DefaultQueueCapacity,
 		DrainTimeout:         DefaultDrainTimeout,
+		CallTimeout:          DefaultCallTimeout,
+		MaxRestarts:          DefaultMaxRestarts,
+		RestartWindow:        DefaultRestartWindow,
 		values:               values,
 		json:                 strict.Bytes(),
 	}
@@ -332,12 +365,34 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	cfg.OnFull = OnFull(enum("on_full", []string{"block", "drop"}))
 	posInt("max_consecutive_errors", &cfg.MaxConsecutiveErrors)
 	posInt("queue_capacity", &cfg.QueueCapacity)
-	if s, ok := str("drain_timeout"); ok {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			bad("drain_timeout", `a positive duration such as "30s"`)
+	duration := func(key string, dst *time.Duration) {
+		if s, ok := str(key); ok {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				bad(key, `a positive duration such as "30s"`)
+			}
+			*dst = d
 		}
-		cfg.DrainTimeout = d
+	}
+	duration("drain_timeout", &cfg.DrainTimeout)
+	cfg.Isolation = Isolation(enum("isolation", []string{"none", "process"}))
+	duration("call_timeout", &cfg.CallTimeout)
+	duration("restart_window", &cfg.RestartWindow)
+	if v, present := values["max_restarts"]; present {
+		n, ok := v.(json5.Number)
+		i, err := strconv.ParseInt(numberText(n), 0, 64)
+		if !ok || err != nil || i < 0 || i > math.MaxInt32 {
+			bad("max_restarts", "a non-negative integer")
+		} else {
+			cfg.MaxRestarts = int(i)
+		}
+	}
+	if cfg.Isolation == IsolationProcess {
+		// The node never waits for a child: isolation implies asynchronous delivery.
+		if d, ok := str("delivery"); ok && d == "sync" {
+			errs = append(errs, fmt.Errorf("%w: isolation \"process\" delivers asynchronously (the node never waits for the child): remove delivery: \"sync\" or set it to \"async\"", ErrConfigInvalid))
+		}
+		cfg.Delivery = DeliveryAsync
 	}
 	if s, ok := str("sha256"); ok {
 		s = strings.ToLower(s)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
@@ -75,8 +76,12 @@ type syncBuffer = ctest.LogBuffer
 func testLogger(buf *syncBuffer) zerolog.Logger { return zerolog.New(buf).Level(zerolog.TraceLevel) }
 
 // TestMain checks, after every test ran, that no goroutine is left behind: every test
-// unloads its managers, and Unload must stop the async workers.
-func TestMain(m *testing.M) { ctest.Main(m) }
+// unloads its managers, and Unload must stop the async workers. The test binary is also
+// the child process of isolated plugins (host.ServeIsolated).
+func TestMain(m *testing.M) {
+	host.ServeIsolated()
+	ctest.Main(m)
+}
 
 // symlink makes link point to target and checks that it resolves. On Windows, where making
 // one needs a privilege (and Wine's do not resolve), the error is returned for the test to

@@ -191,7 +191,7 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 	if m.closed {
 		return "", &LoadError{Config: cfg.File, Err: ErrClosed}
 	}
-	s, err := m.loadNative(cfg, false)
+	s, err := m.loadLibrary(cfg, false)
 	if err != nil {
 		return "", err
 	}
@@ -423,7 +423,7 @@ func (m *Manager) ReloadPlugin(name, configPath string) error {
 		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.ListPlugins())}
 	}
 	preCur := pre.cur.Load()
-	_, isLibrary := preCur.inst.(*native)
+	isLibrary := isLibrary(preCur.inst)
 	if configPath == "" {
 		configPath = preCur.cfg.File
 	}

@@ -91,20 +91,24 @@ func (s LatencySnapshot) Quantile(q float64) time.Duration {
 // Dropped is their sum. (Events still waiting in the async queue or a reload's buffer are
 // in neither yet; QueueDepth counts the queue's.)
 type Counters struct {
-	Events      uint64          // events handed to the plugin's callbacks (including those whose callback failed)
-	ByKind      [4]uint64       // Events split by abi.EventKind
-	Calls       uint64          // callback invocations (a batch is one)
-	Errors      uint64          // failed callbacks (a failed batch call is one)
-	Dropped     uint64          // subscribed events not delivered: the sum of Undelivered
-	Undelivered Undelivered     // Dropped split by cause
-	Reloads     uint64          // successful reloads (ReloadPlugin) of this plugin
-	Skipped     uint64          // events below the plugin's resume height: it has them already (not lost, not in Dropped)
-	Suppressed  uint64          // callback-failure warnings not logged by the rate limiter (one line per second)
-	QueueDepth  int             // events waiting in the async queue
-	Latency     LatencySnapshot // durations of the broadcast callbacks
-	LastError   string          // the last failed delivery's *CallbackError text, "" if none
-	LastErrAt   time.Time       // when it happened
-	_           [0]func()       // not comparable
+	Events      uint64      // events handed to the plugin's callbacks (including those whose callback failed)
+	ByKind      [4]uint64   // Events split by abi.EventKind
+	Calls       uint64      // callback invocations (a batch is one)
+	Errors      uint64      // failed callbacks (a failed batch call is one)
+	Dropped     uint64      // subscribed events not delivered: the sum of Undelivered
+	Undelivered Undelivered // Dropped split by cause
+	Reloads     uint64      // successful reloads (ReloadPlugin) of this plugin
+	Restarts    uint64      // restarts of the plugin's child process after it crashed, exited or hung (isolation "process")
+	// RestartCause is why the child process last restarted ("signal SIGSEGV", "exit status
+	// 3", "no answer in 30s"); "" if it never did.
+	RestartCause string
+	Skipped      uint64          // events below the plugin's resume height: it has them already (not lost, not in Dropped)
+	Suppressed   uint64          // callback-failure warnings not logged by the rate limiter (one line per second)
+	QueueDepth   int             // events waiting in the async queue
+	Latency      LatencySnapshot // durations of the broadcast callbacks
+	LastError    string          // the last failed delivery's *CallbackError text, "" if none
+	LastErrAt    time.Time       // when it happened
+	_            [0]func()       // not comparable
 }
 
 // Undelivered counts a plugin's subscribed events that it did not get, by cause.
@@ -123,16 +127,18 @@ func (u Undelivered) Total() uint64 {
 
 // counters are a slot's live statistics (atomic: read at any time without a lock).
 type counters struct {
-	events      atomic.Uint64
-	byKind      [4]atomic.Uint64
-	calls       atomic.Uint64
-	errors      atomic.Uint64
-	undelivered [numCauses]atomic.Uint64 // by cause; causeNone stays 0
-	reloads     atomic.Uint64
-	skipped     atomic.Uint64
-	suppressed  atomic.Uint64
-	latency     Latency
-	lastErr     atomic.Pointer[lastError]
+	events       atomic.Uint64
+	byKind       [4]atomic.Uint64
+	calls        atomic.Uint64
+	errors       atomic.Uint64
+	undelivered  [numCauses]atomic.Uint64 // by cause; causeNone stays 0
+	reloads      atomic.Uint64
+	restarts     atomic.Uint64
+	restartCause atomic.Pointer[string]
+	skipped      atomic.Uint64
+	suppressed   atomic.Uint64
+	latency      Latency
+	lastErr      atomic.Pointer[lastError]
 }
 
 // undeliveredSnapshot reads the undelivered counts.
