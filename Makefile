@@ -6,6 +6,7 @@
 #   make bench      benchmarks; writes BENCHMARKS.md
 #   make soak       the long reliability runs (fuzzing, crash and resume)
 #   make cross      cgo-free builds for darwin/arm64 and windows/amd64
+#   make test-windows  the host's tests and the command under Wine (mk/windows.mk)
 #
 # System packages the build needs are installed when missing (Debian: apt-get; run as root).
 
@@ -18,13 +19,14 @@ GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 include mk/c.mk
 include mk/rust.mk
+include mk/windows.mk
 
 .PHONY: all build plugins deps test test-header test-go test-go-nocgo vet cross demo bench soak clean
 
 all: build plugins
 
-# Debian packages the C and Rust sides need; installed only when missing.
-DEB_PKGS := cmake pkg-config libsqlite3-dev libpq-dev valgrind postgresql-15
+# Debian packages the C, Rust and Windows (mk/windows.mk) sides need; installed only when missing.
+DEB_PKGS := cmake pkg-config libsqlite3-dev libpq-dev valgrind postgresql-15 $(WIN_DEB_PKGS)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -74,7 +76,7 @@ test-header:
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -shared -fPIC -Iinclude $(BUILD)/header/readme.cpp -o $(BUILD)/header/libreadme-cpp.so
 	@echo "include/slipstream.h and the frozen 1.0 header: clean as C11 and C++17; the README's C and C++ plugins build"
 
-test: deps vet cross test-header test-go test-go-nocgo test-c test-rust
+test: deps vet cross test-header test-go test-go-nocgo test-c test-rust test-windows
 
 # The demo: a generated chain replayed into the history plugin (SQLite) and the Rust NDJSON
 # plugin, the summary, then one history query. Files in build/demo. The host refuses configs,
@@ -111,5 +113,5 @@ soak: deps
 	$(GO) test ./internal/chain $(FUZZ) -fuzz '^FuzzReader$$'
 	SLIPSTREAM_SOAK=1 $(GO) test -count 1 -run 'Soak' -v $(GOTEST_FLAGS) ./e2e
 
-clean: clean-c clean-rust
+clean: clean-c clean-rust clean-windows
 	rm -rf $(BUILD)

@@ -320,7 +320,7 @@ func TestReads(t *testing.T) {
 	want := admin.Plugin{
 		Name: "rec-a", ConfigFile: filepath.Join(e.dir, "rec-a.json5"), Path: filepath.Join(e.dir, "librec-a.so"),
 		Native: true, ABIVersion: abi.VersionString(abi.Version), Subscriptions: []string{"MappingUpdate", "Block"},
-		Delivery: "async", ErrorPolicy: "disable", State: host.StateActive, Position: 1, // the last height delivered
+		Delivery: "async", Isolation: "none", ErrorPolicy: "disable", State: host.StateActive, Position: 1, // the last height delivered
 	}
 	got := one
 	got.LoadedAt, got.Counters = want.LoadedAt, want.Counters

@@ -29,6 +29,7 @@ type Plugin struct {
 	ABIVersion    string         `json:"abi_version"`
 	Subscriptions []string       `json:"subscriptions"` // event kind names
 	Delivery      string         `json:"delivery"`
+	Isolation     string         `json:"isolation"` // none, or process: the plugin runs in a child process
 	ErrorPolicy   string         `json:"error_policy"`
 	State         host.State     `json:"state"`
 	LoadedAt      time.Time      `json:"loaded_at"`
@@ -41,20 +42,22 @@ type Plugin struct {
 
 // PluginCounters is the JSON form of host.Counters.
 type PluginCounters struct {
-	Events      uint64            `json:"events"`
-	ByKind      map[string]uint64 `json:"by_kind"` // per subscribed kind
-	Calls       uint64            `json:"calls"`
-	Errors      uint64            `json:"errors"`
-	Dropped     uint64            `json:"dropped"`     // subscribed events not delivered: the sum of Undelivered
-	Undelivered map[string]uint64 `json:"undelivered"` // Dropped by cause: queue_full, disabled, drain_timeout, reload_overflow, failed
-	Reloads     uint64            `json:"reloads"`
-	Suppressed  uint64            `json:"warnings_suppressed"`
-	Skipped     uint64            `json:"skipped"`     // below the resume height: the plugin has them already
-	GapHeights  uint64            `json:"gap_heights"` // heights it needed that the journal no longer held (journal gap)
-	QueueDepth  int               `json:"queue_depth"`
-	LastError   string            `json:"last_error"`
-	LastErrorAt *time.Time        `json:"last_error_at,omitempty"`
-	Latency     LatencySummary    `json:"latency"`
+	Events       uint64            `json:"events"`
+	ByKind       map[string]uint64 `json:"by_kind"` // per subscribed kind
+	Calls        uint64            `json:"calls"`
+	Errors       uint64            `json:"errors"`
+	Dropped      uint64            `json:"dropped"`     // subscribed events not delivered: the sum of Undelivered
+	Undelivered  map[string]uint64 `json:"undelivered"` // Dropped by cause: queue_full, disabled, drain_timeout, reload_overflow, failed
+	Reloads      uint64            `json:"reloads"`
+	Restarts     uint64            `json:"restarts"`                // restarts of the plugin's child process (isolation process)
+	RestartCause string            `json:"restart_cause,omitempty"` // why it last restarted: "signal SIGSEGV", "exit status 3", "no answer in 30s"
+	Suppressed   uint64            `json:"warnings_suppressed"`
+	Skipped      uint64            `json:"skipped"`     // below the resume height: the plugin has them already
+	GapHeights   uint64            `json:"gap_heights"` // heights it needed that the journal no longer held (journal gap)
+	QueueDepth   int               `json:"queue_depth"`
+	LastError    string            `json:"last_error"`
+	LastErrorAt  *time.Time        `json:"last_error_at,omitempty"`
+	Latency      LatencySummary    `json:"latency"`
 }
 
 // LatencySummary summarizes a plugin's callback latency histogram. The host times a sample
@@ -75,6 +78,7 @@ func NewPlugin(pi host.PluginInfo) Plugin {
 		ABIVersion:    abi.VersionString(pi.ABIVersion),
 		Subscriptions: []string{},
 		Delivery:      pi.Delivery.String(),
+		Isolation:     pi.Isolation.String(),
 		ErrorPolicy:   pi.ErrorPolicy.String(),
 		State:         pi.State,
 		LoadedAt:      pi.LoadedAt,
@@ -85,7 +89,7 @@ func NewPlugin(pi host.PluginInfo) Plugin {
 	c := pi.Counters
 	p.Counters = PluginCounters{
 		Events: c.Events, ByKind: map[string]uint64{}, Calls: c.Calls, Errors: c.Errors,
-		Dropped: c.Dropped, Undelivered: map[string]uint64{}, Reloads: c.Reloads, Suppressed: c.Suppressed,
+		Dropped: c.Dropped, Undelivered: map[string]uint64{}, Reloads: c.Reloads, Restarts: c.Restarts, RestartCause: c.RestartCause, Suppressed: c.Suppressed,
 		Skipped: c.Skipped, GapHeights: c.GapHeights, QueueDepth: c.QueueDepth, LastError: c.LastError,
 		Latency: LatencySummary{
 			Count: c.Latency.Count,

@@ -14,6 +14,7 @@ const (
 	MetricPluginDropped         = "slipstream_plugin_dropped_total"
 	MetricPluginUndelivered     = "slipstream_plugin_undelivered_total"
 	MetricPluginReloads         = "slipstream_plugin_reloads_total"
+	MetricPluginRestarts        = "slipstream_plugin_restarts_total"
 	MetricPluginSuppressed      = "slipstream_plugin_warnings_suppressed_total"
 	MetricPluginSkipped         = "slipstream_plugin_skipped_total"
 	MetricPluginResumeHeight    = "slipstream_plugin_resume_height"
@@ -43,9 +44,9 @@ type collector struct {
 	m     *host.Manager
 	store StatsSource
 
-	events, calls, errors, dropped, undelivered, reloads, suppressed, skipped, resume, queueDepth, latency, loaded, disabled, failed *prometheus.Desc
-	blocks, produced, aborted                                                                                                        *prometheus.Desc
-	position, lag, gaps, jFirst, jLast, jBytes                                                                                       *prometheus.Desc
+	events, calls, errors, dropped, undelivered, reloads, restarts, suppressed, skipped, resume, queueDepth, latency, loaded, disabled, failed *prometheus.Desc
+	blocks, produced, aborted                                                                                                                  *prometheus.Desc
+	position, lag, gaps, jFirst, jLast, jBytes                                                                                                 *prometheus.Desc
 
 	bounds []float64 // upper bounds of the finite latency buckets, in seconds
 }
@@ -60,6 +61,7 @@ type collector struct {
 //	slipstream_plugin_undelivered_total{plugin,cause}   counter: the same by cause (queue_full, disabled,
 //	                                                    drain_timeout, reload_overflow, failed)
 //	slipstream_plugin_reloads_total                     counter: successful reloads
+//	slipstream_plugin_restarts_total                    counter: restarts of an isolated plugin's child process
 //	slipstream_plugin_warnings_suppressed_total         counter: callback-failure warnings the rate limiter did not log
 //	slipstream_plugin_skipped_total                     counter: events below the plugin's resume height (it had them)
 //	slipstream_plugin_resume_height                     gauge: the resume height the plugin reported at its last load
@@ -99,6 +101,7 @@ func NewCollector(m *host.Manager, store StatsSource) prometheus.Collector {
 		undelivered: prometheus.NewDesc(MetricPluginUndelivered, "Subscribed events the plugin did not get, by cause.",
 			[]string{"plugin", "cause"}, nil),
 		reloads:    prometheus.NewDesc(MetricPluginReloads, "Successful reloads of the plugin.", p, nil),
+		restarts:   prometheus.NewDesc(MetricPluginRestarts, "Restarts of the plugin's child process after it crashed, exited or hung (isolation process).", p, nil),
 		suppressed: prometheus.NewDesc(MetricPluginSuppressed, "Callback-failure warnings of the plugin not logged by the rate limiter.", p, nil),
 		skipped:    prometheus.NewDesc(MetricPluginSkipped, "Events below the plugin's resume height, not delivered because it has them already.", p, nil),
 		resume:     prometheus.NewDesc(MetricPluginResumeHeight, "The resume height the plugin reported at its last load (0: it keeps no position).", p, nil),
@@ -126,7 +129,7 @@ func NewCollector(m *host.Manager, store StatsSource) prometheus.Collector {
 
 // Describe sends the descriptors of every metric the collector may send.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.events, c.calls, c.errors, c.dropped, c.undelivered, c.reloads, c.suppressed, c.skipped, c.resume, c.queueDepth, c.latency, c.loaded, c.disabled, c.failed} {
+	for _, d := range []*prometheus.Desc{c.events, c.calls, c.errors, c.dropped, c.undelivered, c.reloads, c.restarts, c.suppressed, c.skipped, c.resume, c.queueDepth, c.latency, c.loaded, c.disabled, c.failed} {
 		ch <- d
 	}
 	for _, d := range []*prometheus.Desc{c.position, c.lag, c.gaps, c.jFirst, c.jLast, c.jBytes} {
@@ -155,6 +158,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.undelivered, prometheus.CounterValue, float64(d.n), n, d.cause)
 		}
 		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(k.Reloads), n)
+		ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(k.Restarts), n)
 		ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(k.Suppressed), n)
 		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(k.Skipped), n)
 		ch <- prometheus.MustNewConstMetric(c.resume, prometheus.GaugeValue, float64(pi.ResumeHeight), n)

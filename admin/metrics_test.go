@@ -354,6 +354,9 @@ func TestMetricsDroppedByCause(t *testing.T) {
 	if got := gauge(t, mfs, "slipstream_plugin_reloads_total", "flaky"); got != 0 {
 		t.Errorf("reloads %v", got)
 	}
+	if got := gauge(t, mfs, "slipstream_plugin_restarts_total", "flaky"); got != 0 {
+		t.Errorf("restarts %v", got)
+	}
 	p := e.plugin(e.mustStatus(e.do("GET", "/plugins/flaky", "", ""), 200, "get"))
 	if p.Counters.Dropped != 8 || p.Counters.Undelivered["disabled"] != 8 || len(p.Counters.Undelivered) != 5 {
 		t.Errorf("JSON counters %+v", p.Counters)

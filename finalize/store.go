@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
+	zlog "github.com/rs/zerolog/log"
 	"github.com/slipstream-go/slipstream/abi"
 )
 
@@ -54,7 +55,9 @@ func WithStorage(s Storage) Option {
 }
 
 // WithLogger sets the logger the store writes its warnings (a second plugin manager, a
-// failed delivery outside a batch, a failed rollback) to. The default discards them.
+// failed delivery outside a batch, a failed rollback) to. The default is zerolog's global
+// logger (github.com/rs/zerolog/log.Logger, stderr), so that no failure goes unseen; pass
+// zerolog.Nop() to discard them.
 func WithLogger(l zerolog.Logger) Option { return func(st *Store) { st.log = l } }
 
 // Store is the finalize store a Go node embeds: the program → mapping → key → value state
@@ -105,7 +108,7 @@ type Store struct {
 // NewStore returns an empty store, in-memory unless [WithStorage] says otherwise, in mode
 // [RealRun] but not canonical, with Slipstream enabled and no plugin manager.
 func NewStore(opts ...Option) *Store {
-	s := &Store{log: zerolog.Nop()}
+	s := &Store{log: zlog.Logger}
 	for _, o := range opts {
 		o(s)
 	}

@@ -7,7 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
+	zlog "github.com/rs/zerolog/log"
+
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
 func b(s string) []byte { return []byte(s) }
@@ -272,5 +276,19 @@ func TestStorageErrorsWrapped(t *testing.T) {
 	err := s.UpdateKeyValue(b("p"), b("m"), b("k"), b("v"))
 	if !errors.Is(err, ErrStorage) || !errors.Is(err, errDisk) {
 		t.Fatalf("error %v does not wrap ErrStorage and the backend error", err)
+	}
+}
+
+// TestDefaultLoggerIsGlobal: without WithLogger the store's warnings reach zerolog's global
+// logger (stderr by default) instead of vanishing (issue 18.12).
+func TestDefaultLoggerIsGlobal(t *testing.T) {
+	var buf ctest.LogBuffer
+	prev := zlog.Logger
+	zlog.Logger = zerolog.New(&buf)
+	t.Cleanup(func() { zlog.Logger = prev })
+	s := NewStore()
+	s.SetSlipstreamPluginManager(nil) // warns: ignored
+	if !strings.Contains(buf.String(), "SetSlipstreamPluginManager(nil) ignored") {
+		t.Fatalf("the warning did not reach the global logger: %q", buf.String())
 	}
 }

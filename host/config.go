@@ -86,7 +86,29 @@ const (
 	DefaultMaxConsecutiveErrors = 100
 	DefaultQueueCapacity        = 65536
 	DefaultDrainTimeout         = 30 * time.Second
+	DefaultCallTimeout          = 30 * time.Second
+	DefaultMaxRestarts          = 5
+	DefaultRestartWindow        = 10 * time.Minute
 )
+
+// Isolation says where a C-ABI plugin's code runs.
+type Isolation int
+
+const (
+	// IsolationNone (default) loads the plugin into the node's process.
+	IsolationNone Isolation = iota
+	// IsolationProcess loads it in a child process of the node (isolation_process.go):
+	// a crash or hang of the plugin restarts the child instead of taking the node down.
+	// Delivery is asynchronous (a bounded queue following on_full, as delivery "async").
+	IsolationProcess
+)
+
+func (i Isolation) String() string {
+	if i == IsolationProcess {
+		return "process"
+	}
+	return "none"
+}
 
 // Config is a parsed plugin config file (JSON5). The host reads the settings below; every
 // other key belongs to the plugin, which reads it in on_load (config_json, config_get).
@@ -96,6 +118,9 @@ type Config struct {
 	// LibPath is the library's path as resolved from libpath (relative to File's
 	// directory), absolute; "" for a Go-native plugin's config.
 	LibPath string
+	// Builtin names a Go-native plugin built into the program (see RegisterBuiltin and
+	// WithBuiltin), set by the builtin key instead of libpath; "" for a library.
+	Builtin string
 	// Name overrides the plugin's own name when not "".
 	Name string
 
@@ -105,6 +130,13 @@ type Config struct {
 	QueueCapacity        int
 	OnFull               OnFull
 	DrainTimeout         time.Duration
+	// Isolation, and for IsolationProcess: how long the child may take to answer a batch
+	// (CallTimeout), and how many restarts (MaxRestarts) within RestartWindow it gets before
+	// the plugin is failed.
+	Isolation     Isolation
+	CallTimeout   time.Duration
+	MaxRestarts   int
+	RestartWindow time.Duration
 	// SHA256 is the pinned hash of the library (lowercase hex), or "".
 	SHA256 string
 	// AllowInsecure skips the ownership and permission checks of the library, the config
@@ -120,7 +152,8 @@ type Config struct {
 var hostKeys = map[string]bool{
 	"libpath": true, "name": true, "error_policy": true, "max_consecutive_errors": true,
 	"delivery": true, "queue_capacity": true, "on_full": true, "drain_timeout": true,
-	"sha256": true, "allow_insecure": true,
+	"sha256": true, "allow_insecure": true, "builtin": true,
+	"isolation": true, "call_timeout": true, "max_restarts": true, "restart_window": true,
 }
 
 // MaxConfigSize is the largest config file the host reads (1 MiB): a config is a few
@@ -128,15 +161,15 @@ var hostKeys = map[string]bool{
 const MaxConfigSize = 1 << 20
 
 // LoadConfig reads and parses a plugin config file of a C-ABI plugin, which must set
-// libpath. Errors are *LoadError naming the file, wrapping ErrConfigRead, ErrConfigSyntax,
-// ErrConfigInvalid or ErrNoLibpath.
+// libpath, or of a built-in Go plugin, which sets builtin instead. Errors are *LoadError
+// naming the file, wrapping ErrConfigRead, ErrConfigSyntax, ErrConfigInvalid or ErrNoLibpath.
 func LoadConfig(path string) (*Config, error) {
 	cfg, err := readConfig(path)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.LibPath == "" {
-		return nil, &LoadError{Config: cfg.File, Err: fmt.Errorf("%w: add libpath: \"path/to/libplugin%s\" (relative to the config's directory)", ErrNoLibpath, libExt)}
+	if cfg.LibPath == "" && cfg.Builtin == "" {
+		return nil, &LoadError{Config: cfg.File, Err: fmt.Errorf("%w: add libpath: \"path/to/libplugin%s\" (relative to the config's directory), or builtin: \"<name>\" for a plugin built into the program", ErrNoLibpath, libExt)}
 	}
 	return cfg, nil
 }
@@ -257,6 +290,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		MaxConsecutiveErrors: DefaultMaxConsecutiveErrors,
 		QueueCapacity:        DefaultQueueCapacity,
 		DrainTimeout:         DefaultDrainTimeout,
+		CallTimeout:          DefaultCallTimeout,
+		MaxRestarts:          DefaultMaxRestarts,
+		RestartWindow:        DefaultRestartWindow,
 		values:               values,
 		json:                 strict.Bytes(),
 	}
@@ -309,6 +345,15 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		}
 		cfg.LibPath = filepath.Clean(lp)
 	}
+	if b, ok := str("builtin"); ok {
+		switch {
+		case b == "":
+			bad("builtin", "the name of a built-in plugin such as \"nats\"")
+		case cfg.LibPath != "":
+			errs = append(errs, fmt.Errorf("%w: both libpath and builtin are set: keep libpath for a plugin library, or builtin: %q for the built-in plugin", ErrConfigInvalid, b))
+		}
+		cfg.Builtin = b
+	}
 	if n, ok := str("name"); ok {
 		if err := checkName(n); err != nil {
 			errs = append(errs, fmt.Errorf("%w: name: %w", ErrConfigInvalid, err))
@@ -320,12 +365,34 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	cfg.OnFull = OnFull(enum("on_full", []string{"block", "drop"}))
 	posInt("max_consecutive_errors", &cfg.MaxConsecutiveErrors)
 	posInt("queue_capacity", &cfg.QueueCapacity)
-	if s, ok := str("drain_timeout"); ok {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			bad("drain_timeout", `a positive duration such as "30s"`)
+	duration := func(key string, dst *time.Duration) {
+		if s, ok := str(key); ok {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				bad(key, `a positive duration such as "30s"`)
+			}
+			*dst = d
 		}
-		cfg.DrainTimeout = d
+	}
+	duration("drain_timeout", &cfg.DrainTimeout)
+	cfg.Isolation = Isolation(enum("isolation", []string{"none", "process"}))
+	duration("call_timeout", &cfg.CallTimeout)
+	duration("restart_window", &cfg.RestartWindow)
+	if v, present := values["max_restarts"]; present {
+		n, ok := v.(json5.Number)
+		i, err := strconv.ParseInt(numberText(n), 0, 64)
+		if !ok || err != nil || i < 0 || i > math.MaxInt32 {
+			bad("max_restarts", "a non-negative integer")
+		} else {
+			cfg.MaxRestarts = int(i)
+		}
+	}
+	if cfg.Isolation == IsolationProcess {
+		// The node never waits for a child: isolation implies asynchronous delivery.
+		if d, ok := str("delivery"); ok && d == "sync" {
+			errs = append(errs, fmt.Errorf("%w: isolation \"process\" delivers asynchronously (the node never waits for the child): remove delivery: \"sync\" or set it to \"async\"", ErrConfigInvalid))
+		}
+		cfg.Delivery = DeliveryAsync
 	}
 	if s, ok := str("sha256"); ok {
 		s = strings.ToLower(s)

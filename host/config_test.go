@@ -90,6 +90,12 @@ func TestConfigInvalid(t *testing.T) {
 		{"insecure", `{libpath: 'x', allow_insecure: 'yes'}`},
 		{"name", `{libpath: 'x', name: ' '}`},
 		{"libpath_type", `{libpath: 3}`},
+		{"isolation", `{libpath: 'x', isolation: 'thread'}`},
+		{"call_timeout", `{libpath: 'x', isolation: 'process', call_timeout: '0s'}`},
+		{"restart_window", `{libpath: 'x', restart_window: 10}`},
+		{"max_restarts", `{libpath: 'x', max_restarts: -1}`},
+		{"max_restarts_float", `{libpath: 'x', max_restarts: 1.5}`},
+		{"isolation_sync", `{libpath: 'x', isolation: 'process', delivery: 'sync'}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,6 +105,49 @@ func TestConfigInvalid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConfigIsolation: the isolation keys, their defaults, and that isolation "process"
+// implies delivery async.
+func TestConfigIsolation(t *testing.T) {
+	for _, tc := range []struct {
+		text     string
+		iso      Isolation
+		delivery Delivery
+		timeout  time.Duration
+		restarts int
+		window   time.Duration
+	}{
+		{`{libpath: 'x'}`, IsolationNone, DeliverySync, DefaultCallTimeout, DefaultMaxRestarts, DefaultRestartWindow},
+		{`{libpath: 'x', isolation: 'none', delivery: 'sync'}`, IsolationNone, DeliverySync, 30 * time.Second, 5, 10 * time.Minute},
+		{`{libpath: 'x', isolation: 'process'}`, IsolationProcess, DeliveryAsync, 30 * time.Second, 5, 10 * time.Minute},
+		{`{libpath: 'x', isolation: 'process', delivery: 'async', call_timeout: '2s', max_restarts: 0, restart_window: '1h'}`,
+			IsolationProcess, DeliveryAsync, 2 * time.Second, 0, time.Hour},
+	} {
+		cfg, err := ParseConfig("/c.json5", []byte(tc.text))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.text, err)
+		}
+		if cfg.Isolation != tc.iso || cfg.Delivery != tc.delivery || cfg.CallTimeout != tc.timeout || cfg.MaxRestarts != tc.restarts || cfg.RestartWindow != tc.window {
+			t.Errorf("%s: isolation %v delivery %v call_timeout %v max_restarts %d restart_window %v", tc.text,
+				cfg.Isolation, cfg.Delivery, cfg.CallTimeout, cfg.MaxRestarts, cfg.RestartWindow)
+		}
+		if keys := cfg.PluginKeys(); len(keys) != 0 {
+			t.Errorf("%s: plugin keys %v (the isolation keys are the host's)", tc.text, keys)
+		}
+	}
+	if w := mustParse(t, `{libpath: 'x', isolaton: 'process'}`).Suspicious(); len(w) != 1 || !strings.Contains(w[0], `"isolation"`) {
+		t.Errorf("a misspelled isolation key: %q", w)
+	}
+}
+
+func mustParse(t *testing.T, text string) *Config {
+	t.Helper()
+	cfg, err := ParseConfig("/c.json5", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // TestConfigSyntaxRefused: inputs the JSON5 decoder accepts but that cannot become the strict

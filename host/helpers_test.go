@@ -3,11 +3,13 @@ package host_test
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
 
+	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
@@ -74,5 +76,24 @@ type syncBuffer = ctest.LogBuffer
 func testLogger(buf *syncBuffer) zerolog.Logger { return zerolog.New(buf).Level(zerolog.TraceLevel) }
 
 // TestMain checks, after every test ran, that no goroutine is left behind: every test
-// unloads its managers, and Unload must stop the async workers.
-func TestMain(m *testing.M) { ctest.Main(m) }
+// unloads its managers, and Unload must stop the async workers. The test binary is also
+// the child process of isolated plugins (host.ServeIsolated).
+func TestMain(m *testing.M) {
+	host.ServeIsolated()
+	ctest.Main(m)
+}
+
+// symlink makes link point to target and checks that it resolves. On Windows, where making
+// one needs a privilege (and Wine's do not resolve), the error is returned for the test to
+// skip what needs the link; elsewhere it fails the test.
+func symlink(t testing.TB, target, link string) error {
+	t.Helper()
+	err := os.Symlink(target, link)
+	if err == nil {
+		_, err = os.Stat(link)
+	}
+	if err != nil && runtime.GOOS != "windows" {
+		t.Fatal(err)
+	}
+	return err
+}

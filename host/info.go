@@ -26,6 +26,7 @@ type PluginInfo struct {
 	Subscriptions abi.EventMask // what subscribed_events returned
 	ErrorPolicy   ErrorPolicy
 	Delivery      Delivery
+	Isolation     Isolation // where the plugin's code runs (process: in a child process)
 	State         State
 	LoadedAt      time.Time
 	// ResumeHeight is what the plugin's resume_height (ResumeHeight) returned at its last
@@ -53,6 +54,7 @@ func (s *slot) info() PluginInfo {
 		Subscriptions: cur.mask,
 		ErrorPolicy:   cur.cfg.ErrorPolicy,
 		Delivery:      cur.cfg.Delivery,
+		Isolation:     cur.cfg.Isolation,
 		State:         s.state(),
 		LoadedAt:      cur.loadedAt,
 		ResumeHeight:  cur.resume,
@@ -63,6 +65,10 @@ func (s *slot) info() PluginInfo {
 	c.Undelivered = s.stats.undeliveredSnapshot()
 	c.Dropped = c.Undelivered.Total()
 	c.Reloads, c.Suppressed, c.Skipped = s.stats.reloads.Load(), s.stats.suppressed.Load(), s.stats.skipped.Load()
+	c.Restarts = s.stats.restarts.Load()
+	if rc := s.stats.restartCause.Load(); rc != nil {
+		c.RestartCause = *rc
+	}
 	c.GapHeights = s.stats.gapHeights.Load()
 	if p := s.position.Load(); p != 0 || s.stats.events.Load() != 0 {
 		pi.Position = uint64(p)

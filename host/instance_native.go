@@ -94,4 +94,4 @@ func (n *native) describe(pi *PluginInfo) {
 	pi.Native, pi.Path, pi.ABIVersion = true, n.libPath, n.abiVersion
 }
 
-func (n *native) reopen(m *Manager, cfg *Config) (*slot, error) { return m.loadNative(cfg, true) }
+func (n *native) reopen(m *Manager, cfg *Config) (*slot, error) { return m.loadLibrary(cfg, true) }

@@ -52,12 +52,13 @@ type Manager struct {
 	arenas sync.Pool // *pooledArena
 
 	// The journal (journal.go); nil without WithJournal.
-	journal *journal.Journal
-	jdir    string
-	jopts   journal.Options
-	jerr    error      // opening it failed: loads fail with it
-	jmu     sync.Mutex // serializes journaled broadcasts: append, then deliver
-	jfailed atomic.Bool
+	journal  *journal.Journal
+	jdir     string
+	jopts    journal.Options
+	jerr     error      // opening it failed: loads fail with it
+	jmu      sync.Mutex // serializes journaled broadcasts: append, then deliver
+	jfailed  atomic.Bool
+	builtins map[string]func() Plugin // WithBuiltin's, before the package's (builtin.go)
 }
 
 // Option configures a Manager.
@@ -197,6 +198,9 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if cfg.Builtin != "" {
+		return m.loadBuiltin(cfg)
+	}
 	// Every file is read and checked before the lock: nothing that can block on a file
 	// runs under m.mu.
 	if err := cfg.prepareLib(); err != nil {
@@ -208,7 +212,7 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 	if m.closed || m.jerr != nil {
 		return "", &LoadError{Config: cfg.File, Err: cmp.Or(m.jerr, ErrClosed)}
 	}
-	s, err := m.loadNative(cfg, false)
+	s, err := m.loadLibrary(cfg, false)
 	if err != nil {
 		return "", err
 	}
@@ -216,7 +220,7 @@ func (m *Manager) LoadPlugin(configPath string) (string, error) {
 	return s.name(), nil
 }
 
-// loadNative runs the load sequence of ABI.md for cfg (under m.mu): checks, dlopen,
+// loadNative runs the load sequence of docs/ABI.md for cfg (under m.mu): checks, dlopen,
 // version, create, name, on_load, subscriptions. It does not publish the slot. The
 // library's files were checked by cfg.prepareLib before the lock (if not, they are
 // checked here).
@@ -272,7 +276,7 @@ func (m *Manager) loadNative(cfg *Config, isReload bool) (*slot, error) {
 	)
 	if err == nil {
 		if resume, hasResume, err = n.resumeHeight(); err != nil {
-			n.unload() // ABI.md: on_unload (on_load had succeeded), then destroy and close
+			n.unload() // docs/ABI.md: on_unload (on_load had succeeded), then destroy and close
 		}
 	}
 	if err != nil {
@@ -449,7 +453,7 @@ func (m *Manager) ReloadPlugin(name, configPath string) error {
 		return &LoadError{Plugin: name, Err: fmt.Errorf("%w (loaded: %v)", ErrNotLoaded, m.ListPlugins())}
 	}
 	preCur := pre.cur.Load()
-	_, isLibrary := preCur.inst.(*native)
+	isLibrary := isLibrary(preCur.inst)
 	if configPath == "" {
 		configPath = preCur.cfg.File
 	}

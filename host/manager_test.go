@@ -224,7 +224,9 @@ func TestDuplicates(t *testing.T) {
 	dir := t.TempDir()
 	lib := copyLib(t, recorder(t, "recorder"), dir, "librec.so")
 	copyLib(t, lib, dir, "librec2.so")
-	os.Symlink("librec.so", filepath.Join(dir, "librec-link.so"))
+	// Creating a symlink needs a privilege on Windows (and Wine's do not resolve): without
+	// the link, only the first and third cases are tried there.
+	linkErr := symlink(t, "librec.so", filepath.Join(dir, "librec-link.so"))
 	out := filepath.Join(dir, "out.txt")
 	a := writeConfig(t, dir, "a.json5", fmt.Sprintf("{libpath: 'librec.so', out: %q}", out))
 	samePathViaLink := writeConfig(t, dir, "b.json5", fmt.Sprintf("{libpath: 'librec-link.so', name: 'other', out: %q}", out))
@@ -237,7 +239,11 @@ func TestDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := len(ctest.ReadLines(t, out))
-	for _, cfg := range []string{a, samePathViaLink, sameName} {
+	refused := []string{a, samePathViaLink, sameName}
+	if linkErr != nil {
+		refused = []string{a, sameName}
+	}
+	for _, cfg := range refused {
 		if _, err := m.LoadPlugin(cfg); !errors.Is(err, host.ErrAlreadyLoaded) {
 			t.Errorf("%s: err = %v, want ErrAlreadyLoaded", cfg, err)
 		}

@@ -20,7 +20,8 @@ import (
 func (s *slot) beginReload() {
 	s.mu.Lock()
 	s.reloading = true
-	s.reloadDone = make(chan struct{})
+	done := make(chan struct{})
+	s.reloadDone.Store(&done)
 	s.mu.Unlock()
 	if q := s.async.Swap(nil); q != nil {
 		q.stop(s) // enqueues from now on fail, and the broadcaster delivers into the buffer
@@ -102,6 +103,6 @@ func (s *slot) abortReload() {
 // endReload (under s.mu) lets deliveries through again and wakes who waits for it.
 func (s *slot) endReload() {
 	s.reloading = false
-	close(s.reloadDone)
+	close(*s.reloadDone.Swap(nil))
 	s.reloadCond.Broadcast()
 }

@@ -30,11 +30,11 @@ type slot struct {
 
 	// A reload (reload.go) holds what is broadcast meanwhile in pending, under mu.
 	reloading  bool
-	pending    [][]abi.Event // owned copies, in broadcast order
-	pendingN   int           // events in pending
-	reloadCond sync.Cond     // L is &mu; signalled when the reload ends
-	reloadDone chan struct{} // closed when the reload in progress ends
-	vacant     atomic.Bool   // between unloading the old instance and publishing the new (set under Manager.mu)
+	pending    [][]abi.Event                 // owned copies, in broadcast order
+	pendingN   int                           // events in pending
+	reloadCond sync.Cond                     // L is &mu; signalled when the reload ends
+	reloadDone atomic.Pointer[chan struct{}] // set while a reload runs; closed when it ends (read without mu: Flush must not wait for a callback)
+	vacant     atomic.Bool                   // between unloading the old instance and publishing the new (set under Manager.mu)
 	unloadErr  atomic.Pointer[string]
 
 	disabled atomic.Bool
@@ -127,15 +127,9 @@ func (s *slot) flush(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	s.mu.Lock()
-	var done chan struct{}
-	if s.reloading {
-		done = s.reloadDone
-	}
-	s.mu.Unlock()
-	if done != nil {
+	if done := s.reloadDone.Load(); done != nil {
 		select {
-		case <-done:
+		case <-*done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

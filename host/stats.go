@@ -98,7 +98,11 @@ type Counters struct {
 	Dropped     uint64      // subscribed events not delivered: the sum of Undelivered
 	Undelivered Undelivered // Dropped split by cause
 	Reloads     uint64      // successful reloads (ReloadPlugin) of this plugin
-	Skipped     uint64      // events below the plugin's resume height: it has them already (not lost, not in Dropped)
+	Restarts    uint64      // restarts of the plugin's child process after it crashed, exited or hung (isolation "process")
+	// RestartCause is why the child process last restarted ("signal SIGSEGV", "exit status
+	// 3", "no answer in 30s"); "" if it never did.
+	RestartCause string
+	Skipped      uint64 // events below the plugin's resume height: it has them already (not lost, not in Dropped)
 	// GapHeights counts heights (not events: the host never saw them) that the plugin
 	// needed from the journal (at or above its resume height) and the journal no longer
 	// held: its window had moved on (SPEC §8's "journal gap"). Each gap is also logged with
@@ -128,17 +132,19 @@ func (u Undelivered) Total() uint64 {
 
 // counters are a slot's live statistics (atomic: read at any time without a lock).
 type counters struct {
-	events      atomic.Uint64
-	byKind      [4]atomic.Uint64
-	calls       atomic.Uint64
-	errors      atomic.Uint64
-	undelivered [numCauses]atomic.Uint64 // by cause; causeNone stays 0
-	reloads     atomic.Uint64
-	skipped     atomic.Uint64
-	gapHeights  atomic.Uint64
-	suppressed  atomic.Uint64
-	latency     Latency
-	lastErr     atomic.Pointer[lastError]
+	events       atomic.Uint64
+	byKind       [4]atomic.Uint64
+	calls        atomic.Uint64
+	errors       atomic.Uint64
+	undelivered  [numCauses]atomic.Uint64 // by cause; causeNone stays 0
+	reloads      atomic.Uint64
+	restarts     atomic.Uint64
+	restartCause atomic.Pointer[string]
+	skipped      atomic.Uint64
+	gapHeights   atomic.Uint64
+	suppressed   atomic.Uint64
+	latency      Latency
+	lastErr      atomic.Pointer[lastError]
 }
 
 // undeliveredSnapshot reads the undelivered counts.

@@ -27,6 +27,8 @@ say "finalize.Store overhead"
 go test -run '^$' -bench 'UpdateKeyValue' -benchmem -count 10 ./finalize | tee "$OUT/finalize.txt" >&2
 say "Go, C and Rust plugins"
 go test -run '^$' -bench 'PluginLanguages' -benchmem -count "$COUNT" ./e2e | tee "$OUT/lang.txt" >&2
+# NATS JetStream (in-process server, file storage): the plugin against nats.go's own loop.
+go test -run '^$' -bench 'PluginPublish|NatsGoAsync' -benchtime 200000x -count 3 ./plugins/nats | tee "$OUT/nats.txt" >&2
 
 say "end to end: slipstream replay"
 make -s build plugins >&2

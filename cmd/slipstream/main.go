@@ -6,7 +6,11 @@ package main
 import (
 	"os"
 
+	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/cli"
 )
 
-func main() { os.Exit(cli.Main()) }
+func main() {
+	host.ServeIsolated() // serves as the child process of plugins with isolation "process"
+	os.Exit(cli.Main())
+}

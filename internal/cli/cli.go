@@ -1,7 +1,8 @@
 // Package cli implements the slipstream command: `replay` (drive a finalize.Store from a
 // chain file or a synthetic chain, feeding Slipstream plugins), `gen` (write a synthetic
 // chain), `check` (load plugins in a child process and describe them), `history` (query
-// the history plugin's database) and `help`.
+// the history plugin's database), `tail` (print what the built-in nats plugin published)
+// and `help`. The command registers its built-in Go plugins (builtin: "nats") with host.
 //
 // cmd/slipstream's main only calls [Main]; tests run the same code in-process with
 // [App.Run] and, for what needs a process of its own (signals, crashing plugins), the
@@ -18,7 +19,7 @@
 //	     `check` loads it, or fails while `check` unloads it)
 //	130  interrupted by SIGINT or SIGTERM: replay stopped after the current block,
 //	     unloaded the plugins and printed the summary; check stopped the plugin it was
-//	     checking
+//	     checking, tail stopped reading
 package cli
 
 import (
@@ -67,6 +68,7 @@ Commands:
   gen       write a synthetic, realistic Aleo-like chain as NDJSON
   check     load plugins (in a child process) and print what they are
   history   query the history plugin's database: a key's value at a height
+  tail      print the events the nats plugin published to JetStream, as NDJSON
   help      show the help of a command
 
 Run 'slipstream help <command>' or 'slipstream <command> --help' for its flags.
@@ -108,6 +110,8 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		return a.check(ctx, rest)
 	case "history":
 		return a.history(ctx, rest)
+	case "tail":
+		return a.tail(ctx, rest)
 	case sampleKeyCmd:
 		return a.sampleKey(rest)
 	case "help", "-h", "-help", "--help":
@@ -116,7 +120,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 			return ExitOK
 		}
 		switch rest[0] {
-		case "replay", "gen", "check", "history":
+		case "replay", "gen", "check", "history", "tail":
 			return a.Run(ctx, []string{rest[0], "--help"})
 		}
 		return a.mainUsageError("help: unknown command %q", rest[0])

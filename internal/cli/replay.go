@@ -307,7 +307,7 @@ const failedCheckEvery = 50 * time.Millisecond
 func failedPlugin(infos []host.PluginInfo) error {
 	var errs []string
 	for _, p := range infos {
-		if p.State == host.StateFailed {
+		if p.State == host.StateFailed && p.ErrorPolicy == host.PolicyHalt {
 			errs = append(errs, fmt.Sprintf("plugin %q failed (error_policy halt, %s delivery): %s", p.Name, p.Delivery, p.Counters.LastError))
 		}
 	}

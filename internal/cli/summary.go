@@ -39,9 +39,12 @@ type PluginSummary struct {
 	Dropped       uint64   `json:"dropped"`     // subscribed events not delivered (the sum of Undelivered)
 	Undelivered   Causes   `json:"undelivered"` // Dropped by cause
 	Reloads       uint64   `json:"reloads"`
-	Suppressed    uint64   `json:"warnings_suppressed"` // callback-failure warnings the rate limiter did not log
-	ResumeHeight  uint64   `json:"resume_height"`       // where the plugin said it resumes (0: it keeps no position)
-	Skipped       uint64   `json:"skipped"`             // events below it, not delivered: the plugin had them
+	Isolation     string   `json:"isolation"`               // none, or process (a child process)
+	Restarts      uint64   `json:"restarts"`                // restarts of its child process after a crash, exit or hang
+	RestartCause  string   `json:"restart_cause,omitempty"` // why it last restarted ("signal SIGSEGV", "exit status 3", "no answer in 30s")
+	Suppressed    uint64   `json:"warnings_suppressed"`     // callback-failure warnings the rate limiter did not log
+	ResumeHeight  uint64   `json:"resume_height"`           // where the plugin said it resumes (0: it keeps no position)
+	Skipped       uint64   `json:"skipped"`                 // events below it, not delivered: the plugin had them
 	Calls         uint64   `json:"calls"`
 	P50Nanos      int64    `json:"p50_ns"` // callback latency, median (per call; a batch is one call)
 	P99Nanos      int64    `json:"p99_ns"`
@@ -73,7 +76,7 @@ func newSummary(r *replayer, infos []host.PluginInfo, wall time.Duration) *Summa
 			Events: c.Events, Errors: c.Errors, Dropped: c.Dropped, Calls: c.Calls,
 			Undelivered: Causes{QueueFull: c.Undelivered.QueueFull, Disabled: c.Undelivered.Disabled,
 				DrainTimeout: c.Undelivered.DrainTimeout, ReloadOverflow: c.Undelivered.ReloadOverflow, Failed: c.Undelivered.Failed},
-			Reloads: c.Reloads, Suppressed: c.Suppressed, ResumeHeight: p.ResumeHeight, Skipped: c.Skipped,
+			Reloads: c.Reloads, Isolation: p.Isolation.String(), Restarts: c.Restarts, RestartCause: c.RestartCause, Suppressed: c.Suppressed, ResumeHeight: p.ResumeHeight, Skipped: c.Skipped,
 			P50Nanos: int64(c.Latency.Quantile(0.5)), P99Nanos: int64(c.Latency.Quantile(0.99)),
 			LastError: c.LastError, UnloadError: p.UnloadError,
 		}
@@ -116,6 +119,9 @@ func (s *Summary) writeText(w io.Writer) {
 	for _, p := range s.Plugins {
 		if p.ResumeHeight > 0 {
 			fmt.Fprintf(w, "%s resumed at height %d: %d events below it skipped (it had them)\n", p.Name, p.ResumeHeight, p.Skipped)
+		}
+		if p.Restarts > 0 {
+			fmt.Fprintf(w, "%s: child process restarted %d times (last cause: %s)\n", p.Name, p.Restarts, p.RestartCause)
 		}
 		if p.State != string(host.StateActive) && p.LastError != "" {
 			fmt.Fprintf(w, "%s %s: %s\n", p.Name, p.State, p.LastError)

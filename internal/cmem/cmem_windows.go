@@ -13,7 +13,7 @@ func alloc(n int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(p)), n), nil
+	return unsafe.Slice((*byte)(Pointer(p)), n), nil
 }
 
 func free(b []byte) error {

@@ -84,15 +84,47 @@ func Cleanup() {
 // Plugin compiles the C source src (a path relative to the repository root) with the
 // extra compiler flags into a shared library and returns its path. Identical requests are
 // compiled once per process. The library is named lib<name>.so (.dylib, .dll).
+//
+// With [PrebuiltEnv] set, nothing is compiled: the library built beforehand from src and
+// flags is copied from that folder (once per process) to lib<name>.so (.dylib, .dll).
 func Plugin(t testing.TB, name, src string, flags ...string) string {
 	t.Helper()
+	if d := prebuiltDir(); d != "" {
+		return fromPrebuilt(t, d, "lib"+name+libExt(), src, rootRelative(Root(t), flags))
+	}
 	return build(t, "lib"+name+libExt(), src, append([]string{"-shared", "-fPIC"}, flags...))
 }
 
+// fromPrebuilt copies the prebuilt library of src and flags to a private file named out.
+func fromPrebuilt(t testing.TB, dir, out, src string, flags []string) string {
+	t.Helper()
+	p, err := prebuilt(dir, src, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "prebuilt\x00" + out + "\x00" + p
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if c, ok := cache[key]; ok {
+		return c
+	}
+	sub, err := os.MkdirTemp(outDir(t), "prebuilt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(sub, out)
+	if err := copyFile(p, dst, 0o755); err != nil {
+		t.Fatalf("ctest: copying the prebuilt %s: %v", p, err)
+	}
+	cache[key] = dst
+	return dst
+}
+
 // Program compiles the C source src (relative to the repository root) into an executable
-// and returns its path.
+// and returns its path. With [PrebuiltEnv] set it skips the test (no compiler at hand).
 func Program(t testing.TB, name, src string, flags ...string) string {
 	t.Helper()
+	skipPrebuilt(t, "a C compiler to build the program "+src)
 	return build(t, name, src, flags)
 }
 

@@ -2,6 +2,7 @@ package ctest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -23,8 +24,12 @@ var historySources = []string{
 // backends, linked with -lsqlite3 -lpq) as CMake does, and returns the library's path.
 // It is compiled once per process. The test is skipped when there is no C compiler, and
 // fails when the libsqlite3/libpq development files are missing (make deps installs them).
+//
+// With [PrebuiltEnv] set the test is skipped: the plugin needs SQLite and libpq built for
+// the target, which make test-windows does not provide.
 func HistoryPlugin(t testing.TB) string {
 	t.Helper()
+	skipPrebuilt(t, "the history plugin (plugins/example_c), which needs SQLite and libpq built for this system")
 	root := Root(t)
 	var flags []string
 	if out, err := exec.Command("pkg-config", "--cflags", "libpq").Output(); err == nil {
@@ -58,6 +63,16 @@ func buildSources(t testing.TB, out string, srcs, flags, libs []string) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(sub, out)
+	if err := compile(cc, runtime.GOOS, root, path, srcs, flags, libs); err != nil {
+		t.Fatal(err)
+	}
+	cache[key] = path
+	return path
+}
+
+// compile runs the C compiler cc for a target system goos: srcs (relative to root) into
+// path, with the flags every test build uses, then the given ones, then libs.
+func compile(cc, goos, root, path string, srcs, flags, libs []string) error {
 	args := []string{"-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-g",
 		"-I", filepath.Join(root, "include"), "-o", path}
 	args = append(args, flags...)
@@ -65,23 +80,29 @@ func buildSources(t testing.TB, out string, srcs, flags, libs []string) string {
 		args = append(args, filepath.Join(root, s))
 	}
 	args = append(args, libs...)
-	if runtime.GOOS == "linux" {
+	switch goos {
+	case "linux":
 		args = append(args, "-ldl", "-lpthread")
+	case "windows":
+		// mingw-w64: POSIX threads from winpthreads, linked in statically (as libgcc) so
+		// that a test DLL depends on system DLLs only.
+		args = append(args, "-static", "-lpthread")
 	}
 	if b, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
-		t.Fatalf("compiling %s: %v\n%s %s\n%s", strings.Join(srcs, " "), err, cc, strings.Join(args, " "), b)
+		return fmt.Errorf("compiling %s: %v\n%s %s\n%s", strings.Join(srcs, " "), err, cc, strings.Join(args, " "), b)
 	}
-	cache[key] = path
-	return path
+	return nil
 }
 
 // Cargo builds the Rust crate in crateDir (relative to the repository root) with
 // `cargo build --release --offline --locked`, in the shared target directory
 // <root>/build/cargo, and returns the path of a private copy (mode 0755, in a directory
 // only the current user can write) of its cdylib lib<libName>.so (.dylib; <libName>.dll on
-// Windows). Each crate is built once per process. The test is skipped when cargo is missing.
+// Windows). Each crate is built once per process. The test is skipped when cargo is
+// missing, and with [PrebuiltEnv] set (Rust plugins are not built for Windows here).
 func Cargo(t testing.TB, crateDir, libName string) string {
 	t.Helper()
+	skipPrebuilt(t, "the Rust plugin "+crateDir+" (Rust plugins are not built for Windows here: no Windows target of the Rust standard library is installed)")
 	cargo := os.Getenv("CARGO")
 	if cargo == "" {
 		cargo = "cargo"
@@ -141,8 +162,18 @@ func copyFile(src, dst string, mode os.FileMode) (err error) {
 // GoCommand builds the Go command in pkg (a path relative to the repository root, such as
 // "./cmd/slipstream") without cgo, as it ships, into the per-process directory and returns
 // the executable's path. Built once per process.
+//
+// With [PrebuiltEnv] set it returns <folder>/<base name of pkg>.exe (make test-windows
+// cross-compiles the command there) and skips the test when that file is missing.
 func GoCommand(t testing.TB, pkg string) string {
 	t.Helper()
+	if d := prebuiltDir(); d != "" {
+		p := filepath.Join(d, filepath.Base(pkg)+".exe")
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s=%s: no prebuilt command %s: %v", PrebuiltEnv, d, pkg, err)
+		}
+		return p
+	}
 	root := Root(t)
 	key := "go\x00" + pkg
 	cacheMu.Lock()

@@ -114,7 +114,7 @@ static int32_t rec_on_load(slipstream_plugin *self, const slipstream_load_args *
     return SLIPSTREAM_OK;
 #endif
     if (config(r, "out", buf, sizeof buf) < 0) return slipstream_error_set(err, "config key \"out\" is not set");
-    r->out = fopen(buf, "a");
+    r->out = fopen(buf, "ab"); /* binary: "\n", not "\r\n", on Windows */
     if (r->out == NULL) return slipstream_error_set(err, "cannot open %s", buf);
     snprintf(fini_path, sizeof fini_path, "%s", buf);
     record(r, "load reload=%d file=%s json=%s", args->is_reload, args->config_file, args->config_json);
@@ -256,7 +256,7 @@ __attribute__((unused)) static slipstream_plugin *rec_create(void) {
 
 __attribute__((destructor)) static void rec_fini(void) {
     if (fini_path[0] == '\0') return;
-    FILE *f = fopen(fini_path, "a");
+    FILE *f = fopen(fini_path, "ab");
     if (f) {
         fputs("fini\n", f);
         fclose(f);

@@ -261,18 +261,9 @@ mod tests {
         ]
     }
 
-    const EXPECTED: &str = concat!(
-        r#"{"kind":"MappingUpdate","block_height":7,"program_id":"637265646974732e616c656f","mapping_name":"6163636f756e74","key":"00ff10","value":""}"#,
-        "\n",
-        r#"{"kind":"MappingRemoval","block_height":7,"program_id":"70","mapping_name":"6d","key":"ab"}"#,
-        "\n",
-        r#"{"kind":"MappingRemoval","block_height":7,"program_id":"70","mapping_name":"6d","key":null}"#,
-        "\n",
-        r#"{"kind":"StakingReward","block_height":7,"staker":"01","validator":"02","reward":0,"new_stake":18446744073709551615}"#,
-        "\n",
-        r#"{"kind":"Block","block_height":7,"block":"deadbeef"}"#,
-        "\n",
-    );
+    /// The lines of `events()`: the event JSON shared with plugins/nats (README.md there,
+    /// "The event JSON"), whose Go encoder is checked against the same file.
+    const EXPECTED: &str = include_str!("../../../testdata/event-json/golden.ndjson");
 
     fn load<'h>(host: &'h FakeHost, dir: &TempDir) -> TestPlugin<'h> {
         let mut p = TestPlugin::from_create_fn(_create_plugin, host).unwrap();

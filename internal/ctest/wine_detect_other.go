@@ -1,0 +1,5 @@
+//go:build !windows
+
+package ctest
+
+func underWine() bool { return false }
