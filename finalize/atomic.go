@@ -41,15 +41,19 @@ func (s *Store) recordUndo(op undoOp, program, mapping, key, old []byte, had boo
 	})
 }
 
-func (s *Store) keepUndo(b []byte) []byte {
+// keepUndo copies b into the undo log's arena (see arenaCopy).
+func (s *Store) keepUndo(b []byte) []byte { return arenaCopy(&s.undoArena, b) }
+
+// arenaCopy appends b to *arena and returns the copy (nil for nil). The copy is capped by a
+// full slice expression: a later append into the arena never writes through it, and copies
+// made before the arena is reallocated keep pointing at the old array, which stays valid.
+func arenaCopy(arena *[]byte, b []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	start := len(s.undoArena)
-	s.undoArena = append(s.undoArena, b...)
-	// Full slice expression: a later append into the arena never writes through this slice.
-	// Slices made before the arena is reallocated keep pointing at the old array, which stays valid.
-	return s.undoArena[start:len(s.undoArena):len(s.undoArena)]
+	start := len(*arena)
+	*arena = append(*arena, b...)
+	return (*arena)[start:len(*arena):len(*arena)]
 }
 
 // undoTo applies the undo records from the last back to index n and truncates the log there.
