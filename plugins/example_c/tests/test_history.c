@@ -152,11 +152,17 @@ static slipstream_bytes B(const char *s) {
     return b;
 }
 
-static slipstream_event update(uint32_t h, const char *key, const char *value) {
+/* A zeroed event of kind at height h; the constructors below fill in its payload. */
+static slipstream_event event(uint32_t kind, uint32_t h) {
     slipstream_event e;
     memset(&e, 0, sizeof e);
-    e.kind = SLIPSTREAM_EVENT_MAPPING_UPDATE;
+    e.kind = kind;
     e.block_height = h;
+    return e;
+}
+
+static slipstream_event update(uint32_t h, const char *key, const char *value) {
+    slipstream_event e = event(SLIPSTREAM_EVENT_MAPPING_UPDATE, h);
     e.mapping_update.program_id = B("credits.aleo");
     e.mapping_update.mapping_name = B("account");
     e.mapping_update.key = B(key);
@@ -165,10 +171,7 @@ static slipstream_event update(uint32_t h, const char *key, const char *value) {
 }
 
 static slipstream_event remove_key(uint32_t h, const char *key) {
-    slipstream_event e;
-    memset(&e, 0, sizeof e);
-    e.kind = SLIPSTREAM_EVENT_MAPPING_REMOVAL;
-    e.block_height = h;
+    slipstream_event e = event(SLIPSTREAM_EVENT_MAPPING_REMOVAL, h);
     e.mapping_removal.program_id = B("credits.aleo");
     e.mapping_removal.mapping_name = B("account");
     e.mapping_removal.key = B(key);
@@ -183,10 +186,7 @@ static slipstream_event remove_mapping(uint32_t h) {
 }
 
 static slipstream_event reward(uint32_t h, const char *staker, uint64_t amount, uint64_t stake) {
-    slipstream_event e;
-    memset(&e, 0, sizeof e);
-    e.kind = SLIPSTREAM_EVENT_STAKING_REWARD;
-    e.block_height = h;
+    slipstream_event e = event(SLIPSTREAM_EVENT_STAKING_REWARD, h);
     e.staking_reward.staker = B(staker);
     e.staking_reward.validator = B("validator-1");
     e.staking_reward.reward = amount;
@@ -195,10 +195,7 @@ static slipstream_event reward(uint32_t h, const char *staker, uint64_t amount, 
 }
 
 static slipstream_event block(uint32_t h, const char *bytes) {
-    slipstream_event e;
-    memset(&e, 0, sizeof e);
-    e.kind = SLIPSTREAM_EVENT_BLOCK;
-    e.block_height = h;
+    slipstream_event e = event(SLIPSTREAM_EVENT_BLOCK, h);
     e.block.block = B(bytes);
     return e;
 }
