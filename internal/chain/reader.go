@@ -190,16 +190,7 @@ func (p *parser) expect(c byte) error {
 // object parses an object, calling field for each member with the parser positioned at the
 // value. Duplicate names are found by field (it knows the names).
 func (p *parser) object(field func(name []byte) error) error {
-	if err := p.expect('{'); err != nil {
-		return err
-	}
-	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == '}' {
-		p.i++
-		return nil
-	}
-	for {
-		p.ws()
+	return p.list('{', '}', func(int) error {
 		name, err := p.str()
 		if err != nil {
 			return err
@@ -208,48 +199,46 @@ func (p *parser) object(field func(name []byte) error) error {
 			return err
 		}
 		p.ws()
-		if err := field(name); err != nil {
-			return err
-		}
-		p.ws()
-		if p.i < len(p.s) && p.s[p.i] == ',' {
-			p.i++
-			continue
-		}
-		if p.i < len(p.s) && p.s[p.i] == '}' {
-			p.i++
-			return nil
-		}
-		return p.errorf("expected ',' or '}', found %s", p.describe())
-	}
+		return field(name)
+	})
 }
 
 // array parses an array, calling elem for each element with the parser at the element.
-func (p *parser) array(elem func(i int) error) error {
-	if err := p.expect('['); err != nil {
+func (p *parser) array(elem func(i int) error) error { return p.list('[', ']', elem) }
+
+// list parses the comma-separated members of an object or an array between open and
+// closing, calling member for each (numbered from 0) with the parser at the member.
+func (p *parser) list(open, closing byte, member func(i int) error) error {
+	if err := p.expect(open); err != nil {
 		return err
 	}
 	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == ']' {
-		p.i++
+	if p.skip(closing) {
 		return nil
 	}
 	for n := 0; ; n++ {
 		p.ws()
-		if err := elem(n); err != nil {
+		if err := member(n); err != nil {
 			return err
 		}
 		p.ws()
-		if p.i < len(p.s) && p.s[p.i] == ',' {
-			p.i++
+		if p.skip(',') {
 			continue
 		}
-		if p.i < len(p.s) && p.s[p.i] == ']' {
-			p.i++
+		if p.skip(closing) {
 			return nil
 		}
-		return p.errorf("expected ',' or ']', found %s", p.describe())
+		return p.errorf("expected ',' or '%c', found %s", closing, p.describe())
 	}
+}
+
+// skip consumes c if it is the next byte, and says whether it did.
+func (p *parser) skip(c byte) bool {
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
 }
 
 // str parses a string without escapes (the format never needs them) and returns its bytes.
