@@ -180,8 +180,7 @@ func (p *parser) describe() string {
 
 func (p *parser) expect(c byte) error {
 	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == c {
-		p.i++
+	if p.skip(c) {
 		return nil
 	}
 	return p.errorf("expected %q, found %s", c, p.describe())
