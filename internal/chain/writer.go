@@ -81,21 +81,14 @@ func appendOp(dst []byte, op *Op) []byte {
 	if op.Kind.Valid() {
 		fields = opFields[op.Kind]
 	}
-	if fields&fProgram != 0 {
-		dst = append(dst, `,"program":`...)
-		dst = appendHex(dst, op.Program)
-	}
-	if fields&fMapping != 0 {
-		dst = append(dst, `,"mapping":`...)
-		dst = appendHex(dst, op.Mapping)
-	}
-	if fields&fKey != 0 {
-		dst = append(dst, `,"key":`...)
-		dst = appendHex(dst, op.Key)
-	}
-	if fields&fValue != 0 {
-		dst = append(dst, `,"value":`...)
-		dst = appendHex(dst, op.Value)
+	// The byte-string fields in fieldNames order (bit 1<<i is fieldNames[i]).
+	for i, v := range [...][]byte{op.Program, op.Mapping, op.Key, op.Value} {
+		if fields&(1<<i) != 0 {
+			dst = append(dst, `,"`...)
+			dst = append(dst, fieldNames[i]...)
+			dst = append(dst, `":`...)
+			dst = appendHex(dst, v)
+		}
 	}
 	if fields&fEntries != 0 {
 		dst = append(dst, `,"entries":[`...)
