@@ -295,9 +295,7 @@ fn empty_messages_read_no_message() {
     assert_eq!(p.broadcast_batch(&events()).unwrap_err(), "(no message) (and 4 more failed events in this batch of 5)");
     // An error chain of empty messages.
     assert_eq!(load_error(&[("fail_in", "on_load"), ("message", "")]), "cannot open the database");
-    // A panic with an empty message.
-    let err = load_error(&[("panic_in", "on_load"), ("message", "")]);
-    assert!(err.starts_with("panic in on_load: (no message) (at "), "{err}");
+    // A panic with an empty message: see panic_in_on_load_fails_the_load.
 }
 
 #[test]
@@ -444,8 +442,13 @@ fn panic_in_resume_height_is_an_error_and_the_plugin_unloads() {
 
 #[test]
 fn panic_in_on_load_fails_the_load() {
-    let err = load_error(&[("panic_in", "on_load"), ("message", "bad config")]);
-    assert!(err.starts_with("panic in on_load: bad config (at "), "{err}");
+    for (message, want) in [
+        ("bad config", "panic in on_load: bad config (at "),
+        ("", "panic in on_load: (no message) (at "), // an empty message reads "(no message)"
+    ] {
+        let err = load_error(&[("panic_in", "on_load"), ("message", message)]);
+        assert!(err.starts_with(want), "{message:?}: {err}");
+    }
 }
 
 #[test]
