@@ -600,6 +600,13 @@ static int32_t load_store(instance *in, const store *s, const char *batch_blocks
     return load(in, s->k1, s->v1, s->k2, s->v2, "batch_blocks", batch_blocks, NULL);
 }
 
+/* load_store as a check: a failed load is a failed check and ends the test. */
+#define LOAD_STORE(in, s, batch_blocks)                                \
+    do {                                                               \
+        CHECK(load_store(&(in), &(s), batch_blocks) == SLIPSTREAM_OK); \
+        if ((in).p == NULL) return;                                    \
+    } while (0)
+
 /* Calls resume_height as the host does after on_load; UINT64_MAX when it fails. */
 static uint64_t resume(instance *in) {
     uint64_t h = 12345;
@@ -647,8 +654,7 @@ static void test_position_fresh(const char *backend) {
     current_test = "position_fresh";
     store s = make_store(backend, "fresh");
     instance in;
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 0);
     CHECK(resume(&in) == 0); /* asking twice changes nothing */
     unload(&in);
@@ -659,16 +665,14 @@ static void test_position_after_unload(const char *backend) {
     current_test = "position_after_unload";
     store s = make_store(backend, "unload");
     instance in;
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 0);
     for (uint32_t h = 5; h <= 9; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
     unload(&in);
     CHECK(stored_position(&s) == 10);
 
     /* Unloaded in the middle of block 10: its first events are committed, the position is not. */
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 10);
     CHECK(send_block_start(&in, 10) == SLIPSTREAM_OK);
     unload(&in);
@@ -681,8 +685,7 @@ static void test_position_after_unload(const char *backend) {
     }
 
     /* The host delivers block 10 again, whole: now it counts. */
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 10);
     slipstream_event ev[4] = {update(10, "k", "partial"), update(10, "k2", "partial"), update(10, "k3", "rest"),
                               block(10, "b")};
@@ -691,8 +694,7 @@ static void test_position_after_unload(const char *backend) {
     CHECK(stored_position(&s) == 11);
 
     /* Replaying older blocks never lowers the position. */
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     for (uint32_t h = 1; h <= 3; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
     unload(&in);
     CHECK(stored_position(&s) == 11);
@@ -703,8 +705,7 @@ static void test_position_crash_mid_batch(const char *backend) {
     current_test = "position_crash_mid_batch";
     store s = make_store(backend, "crash");
     instance in;
-    CHECK(load_store(&in, &s, "3") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "3");
     CHECK(resume(&in) == 0);
     for (uint32_t h = 1; h <= 7; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK); /* commits after 3 and 6 */
     CHECK(send_block_start(&in, 8) == SLIPSTREAM_OK);
@@ -719,8 +720,7 @@ static void test_position_crash_mid_batch(const char *backend) {
 
     /* Resumed from 7 and crashed again in mid-block, right after a commit: block 9 had ended
        when the height changed, block 10 had not. */
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 7);
     for (uint32_t h = 7; h <= 8; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
     slipstream_event no_end[2] = {update(9, "k", "no block event"), update(10, "k", "next height")};
@@ -736,8 +736,7 @@ static void test_position_after_failure(void) {
     current_test = "position_after_failure";
     store s = make_store("sqlite", "failure");
     instance in;
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 0);
     unload(&in);
     char path[512];
@@ -750,8 +749,7 @@ static void test_position_after_failure(void) {
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
 
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 0);
     for (uint32_t h = 11; h <= 12; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
     CHECK(send_block(&in, 13) != SLIPSTREAM_OK);
@@ -786,8 +784,7 @@ static void test_position_errors(void) {
     CHECK(sqlite3_exec(db, "INSERT INTO slipstream_position VALUES ('history', -5)", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     instance in;
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == UINT64_MAX && strstr(in.err, "slipstream_position") != NULL);
     unload(&in);
 }
