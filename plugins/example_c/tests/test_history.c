@@ -275,6 +275,15 @@ static int64_t scalar(sqlite3 *db, const char *sql) {
     return v;
 }
 
+/* scalar on the database name in the work directory, opened for this query only; -1 when it
+   cannot be opened. */
+static int64_t scalar_in(const char *name, const char *sql) {
+    sqlite3 *db = open_db(name);
+    int64_t v = db != NULL ? scalar(db, sql) : -1;
+    sqlite3_close(db);
+    return v;
+}
+
 /* Every row of every table as one string, to compare databases. Caller frees. */
 static char *dump(const char *name) {
     static const char *const sql =
@@ -421,9 +430,7 @@ static void test_partial_then_replay(void) {
     if (in.p == NULL) return;
     CHECK(send_batch(&in, ev, 8) == SLIPSTREAM_OK); /* block 1, and two events of block 2 */
     unload(&in);
-    sqlite3 *db = open_db("partial.db");
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height = 2") == 2);
-    sqlite3_close(db);
+    CHECK(scalar_in("partial.db", "SELECT count(*) FROM mapping_history WHERE block_height = 2") == 2);
     CHECK(load(&in, "sqlite", "partial.db", NULL) == SLIPSTREAM_OK);
     if (in.p == NULL) return;
     CHECK(send_batch(&in, ev + 6, n - 6) == SLIPSTREAM_OK); /* blocks 2 and 3, whole */
@@ -434,12 +441,7 @@ static void test_partial_then_replay(void) {
     free(want);
 }
 
-static int64_t visible_blocks(const char *name) {
-    sqlite3 *db = open_db(name);
-    int64_t v = db != NULL ? scalar(db, "SELECT count(*) FROM blocks") : -1;
-    sqlite3_close(db);
-    return v;
-}
+static int64_t visible_blocks(const char *name) { return scalar_in(name, "SELECT count(*) FROM blocks"); }
 
 static void test_batch_blocks(void) {
     current_test = "batch_blocks";
@@ -457,10 +459,8 @@ static void test_batch_blocks(void) {
     }
     unload(&in); /* commits block 16 */
     CHECK(visible_blocks("batch3.db") == 7);
-    sqlite3 *db = open_db("batch3.db");
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history") == 7);
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM staking_rewards") == 7);
-    sqlite3_close(db);
+    CHECK(scalar_in("batch3.db", "SELECT count(*) FROM mapping_history") == 7);
+    CHECK(scalar_in("batch3.db", "SELECT count(*) FROM staking_rewards") == 7);
 }
 
 /* A host that sends no Block events: the block ends when the height changes. */
@@ -477,11 +477,9 @@ static void test_no_block_events(void) {
     CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history") == 2);
     sqlite3_close(db);
     unload(&in);
-    db = open_db("noblock.db");
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history") == 3);
-    CHECK(db != NULL && scalar(db, "SELECT seq FROM mapping_history WHERE block_height = 21") == 0);
-    CHECK(db != NULL && scalar(db, "SELECT max(seq) FROM mapping_history WHERE block_height = 20") == 1);
-    sqlite3_close(db);
+    CHECK(scalar_in("noblock.db", "SELECT count(*) FROM mapping_history") == 3);
+    CHECK(scalar_in("noblock.db", "SELECT seq FROM mapping_history WHERE block_height = 21") == 0);
+    CHECK(scalar_in("noblock.db", "SELECT max(seq) FROM mapping_history WHERE block_height = 20") == 1);
 }
 
 /* replace_mapping as the host sends it (snarkVM's rule): one keyed removal per old key that
@@ -678,10 +676,8 @@ static void test_position_after_unload(const char *backend) {
     unload(&in);
     CHECK(stored_position(&s) == 10);
     if (strcmp(backend, "sqlite") == 0) {
-        sqlite3 *db = open_db("unload.db");
-        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height = 10") == 2);
-        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM blocks") == 5);
-        sqlite3_close(db);
+        CHECK(scalar_in("unload.db", "SELECT count(*) FROM mapping_history WHERE block_height = 10") == 2);
+        CHECK(scalar_in("unload.db", "SELECT count(*) FROM blocks") == 5);
     }
 
     /* The host delivers block 10 again, whole: now it counts. */
@@ -712,10 +708,8 @@ static void test_position_crash_mid_batch(const char *backend) {
     crash(&in);
     CHECK(stored_position(&s) == 7);
     if (strcmp(backend, "sqlite") == 0) {
-        sqlite3 *db = open_db("crash.db");
-        CHECK(db != NULL && scalar(db, "SELECT max(block_height) FROM blocks") == 6);
-        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height > 6") == 0);
-        sqlite3_close(db);
+        CHECK(scalar_in("crash.db", "SELECT max(block_height) FROM blocks") == 6);
+        CHECK(scalar_in("crash.db", "SELECT count(*) FROM mapping_history WHERE block_height > 6") == 0);
     }
 
     /* Resumed from 7 and crashed again in mid-block, right after a commit: block 9 had ended
@@ -758,9 +752,7 @@ static void test_position_after_failure(void) {
     unload(&in);
     CHECK(in.fh.errors_logged == 1);
     CHECK(stored_position(&s) == 13);
-    db = open_db("failure.db");
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM blocks") == 4); /* 11, 12, 14, 15 */
-    sqlite3_close(db);
+    CHECK(scalar_in("failure.db", "SELECT count(*) FROM blocks") == 4); /* 11, 12, 14, 15 */
 }
 
 static void test_position_errors(void) {
