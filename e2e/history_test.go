@@ -375,6 +375,22 @@ func (b backend) table(name string) string {
 	return name
 }
 
+// mustLoad registers the Go plugins gos on m, in order, then loads the plugin of the config
+// cfg; it returns the loaded plugin's name.
+func mustLoad(t *testing.T, m *host.Manager, cfg string, gos ...host.Plugin) string {
+	t.Helper()
+	for _, p := range gos {
+		if _, err := m.Register(p, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name, err := m.LoadPlugin(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
 // Issue 4, proof: a seeded random chain of 2,000 blocks (updates, inserts, removals,
 // replacements, mapping and program removals, rewound transactions, aborted blocks, dry
 // runs, staking rewards with stakers leaving and joining) driven through finalize.Store
@@ -418,17 +434,8 @@ func TestHistoryPluginRandomChain(t *testing.T) {
 			// First run: every block, sampling the store as it goes.
 			m, logs := newManager(t)
 			cnt := &counter{rows: map[string]int{}}
-			if _, err := m.Register(cnt, ""); err != nil {
-				t.Fatal(err)
-			}
 			sent := newGoRecorder("sent")
-			if _, err := m.Register(sent, ""); err != nil {
-				t.Fatal(err)
-			}
-			name, err := m.LoadPlugin(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			name := mustLoad(t, m, cfg, cnt, sent)
 			s := finalize.NewStore()
 			s.SetSlipstreamPluginManager(m)
 			chain := newHistChain(seed)
@@ -503,13 +510,7 @@ func TestHistoryPluginRandomChain(t *testing.T) {
 			}
 			m2, logs2 := newManager(t)
 			sent2 := newGoRecorder("sent")
-			if _, err := m2.Register(sent2, ""); err != nil {
-				t.Fatal(err)
-			}
-			name2, err := m2.LoadPlugin(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			name2 := mustLoad(t, m2, cfg, sent2)
 			s2.SetSlipstreamPluginManager(m2)
 			for h := from; h <= uint32(blocks); h++ {
 				if err := chain2.block(s2, h); err != nil {

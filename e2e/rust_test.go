@@ -246,13 +246,7 @@ func TestRustExampleNDJSON(t *testing.T) {
 	dir := t.TempDir()
 	m, logs := newManager(t)
 	sent := newGoRecorder("sent")
-	if _, err := m.Register(sent, ""); err != nil {
-		t.Fatal(err)
-	}
-	all, err := m.LoadPlugin(writeConfig(t, dir, "all.json5", lib, "path", `"all.ndjson"`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := mustLoad(t, m, writeConfig(t, dir, "all.json5", lib, "path", `"all.ndjson"`), sent)
 	// The same library twice must come from two paths: the host refuses a library already
 	// loaded.
 	some, err := m.LoadPlugin(writeConfig(t, dir, "some.json5", copyLib(t, lib, dir), "name", `"ndjson-some"`,
@@ -326,14 +320,8 @@ func TestRustPanickyPlugin(t *testing.T) {
 			dir := t.TempDir()
 			m, logs := newManager(t)
 			sent := newGoRecorder("sent")
-			if _, err := m.Register(sent, ""); err != nil {
-				t.Fatal(err)
-			}
 			cfg := writeConfig(t, dir, "panicky.json5", lib, append([]string{"record", `"record.txt"`}, tt.config...)...)
-			name, err := m.LoadPlugin(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			name := mustLoad(t, m, cfg, sent)
 			after := newGoRecorder("after") // loaded after the panicking plugin: delivered to later
 			if _, err := m.Register(after, ""); err != nil {
 				t.Fatal(err)

@@ -41,15 +41,19 @@ func (s *Store) recordUndo(op undoOp, program, mapping, key, old []byte, had boo
 	})
 }
 
-func (s *Store) keepUndo(b []byte) []byte {
+// keepUndo copies b into the undo log's arena (see arenaCopy).
+func (s *Store) keepUndo(b []byte) []byte { return arenaCopy(&s.undoArena, b) }
+
+// arenaCopy appends b to *arena and returns the copy (nil for nil). The copy is capped by a
+// full slice expression: a later append into the arena never writes through it, and copies
+// made before the arena is reallocated keep pointing at the old array, which stays valid.
+func arenaCopy(arena *[]byte, b []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	start := len(s.undoArena)
-	s.undoArena = append(s.undoArena, b...)
-	// Full slice expression: a later append into the arena never writes through this slice.
-	// Slices made before the arena is reallocated keep pointing at the old array, which stays valid.
-	return s.undoArena[start:len(s.undoArena):len(s.undoArena)]
+	start := len(*arena)
+	*arena = append(*arena, b...)
+	return (*arena)[start:len(*arena):len(*arena)]
 }
 
 // undoTo applies the undo records from the last back to index n and truncates the log there.
@@ -127,31 +131,36 @@ func (s *Store) IsAtomicInProgress() bool {
 	return s.inAtomic
 }
 
-// AtomicCheckpoint marks the current point of the batch: [Store.AtomicRewind] returns to it.
-// Checkpoints stack. It fails with [ErrNotInAtomic] outside a batch.
-func (s *Store) AtomicCheckpoint() error {
+// inBatch runs op's work f with s.mu held, or fails with [ErrNotInAtomic] naming op outside a
+// batch.
+func (s *Store) inBatch(op string, f func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.inAtomic {
-		return fmt.Errorf("finalize: atomic_checkpoint: %w", ErrNotInAtomic)
+		return fmt.Errorf("finalize: %s: %w", op, ErrNotInAtomic)
 	}
-	s.checkpoints = append(s.checkpoints, checkpoint{undo: len(s.undo), undoArena: len(s.undoArena), held: s.held.mark()})
-	return nil
+	return f()
+}
+
+// AtomicCheckpoint marks the current point of the batch: [Store.AtomicRewind] returns to it.
+// Checkpoints stack. It fails with [ErrNotInAtomic] outside a batch.
+func (s *Store) AtomicCheckpoint() error {
+	return s.inBatch("atomic_checkpoint", func() error {
+		s.checkpoints = append(s.checkpoints, checkpoint{undo: len(s.undo), undoArena: len(s.undoArena), held: s.held.mark()})
+		return nil
+	})
 }
 
 // ClearLatestCheckpoint forgets the latest checkpoint and keeps the writes made since (a
 // later rewind goes back to the checkpoint before it). Without a checkpoint it does nothing.
 // It fails with [ErrNotInAtomic] outside a batch.
 func (s *Store) ClearLatestCheckpoint() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.inAtomic {
-		return fmt.Errorf("finalize: clear_latest_checkpoint: %w", ErrNotInAtomic)
-	}
-	if n := len(s.checkpoints); n > 0 {
-		s.checkpoints = s.checkpoints[:n-1]
-	}
-	return nil
+	return s.inBatch("clear_latest_checkpoint", func() error {
+		if n := len(s.checkpoints); n > 0 {
+			s.checkpoints = s.checkpoints[:n-1]
+		}
+		return nil
+	})
 }
 
 // AtomicRewind undoes the writes made since the latest checkpoint (since [Store.StartAtomic]
@@ -159,35 +168,29 @@ func (s *Store) ClearLatestCheckpoint() error {
 // in progress. It fails with [ErrNotInAtomic] outside a batch, and with an [ErrStorage]
 // error if the backend failed while restoring.
 func (s *Store) AtomicRewind() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.inAtomic {
-		return fmt.Errorf("finalize: atomic_rewind: %w", ErrNotInAtomic)
-	}
-	var cp checkpoint
-	if n := len(s.checkpoints); n > 0 {
-		cp = s.checkpoints[n-1]
-		s.checkpoints = s.checkpoints[:n-1]
-	}
-	s.held.truncate(cp.held)
-	return s.undoTo(cp.undo, cp.undoArena)
+	return s.inBatch("atomic_rewind", func() error {
+		var cp checkpoint
+		if n := len(s.checkpoints); n > 0 {
+			cp = s.checkpoints[n-1]
+			s.checkpoints = s.checkpoints[:n-1]
+		}
+		s.held.truncate(cp.held)
+		return s.undoTo(cp.undo, cp.undoArena)
+	})
 }
 
 // AbortAtomic undoes every write of the batch, drops all its held events and ends it.
 // It fails with [ErrNotInAtomic] outside a batch, and with an [ErrStorage] error if the
 // backend failed while restoring (the batch ends anyway).
 func (s *Store) AbortAtomic() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.inAtomic {
-		return fmt.Errorf("finalize: abort_atomic: %w", ErrNotInAtomic)
-	}
-	s.stats.abortedBatches.Add(1)
-	s.held.truncate(heldMark{})
-	err := s.undoTo(0, 0)
-	s.releaseHeldLocked()
-	s.resetBatchLocked()
-	return err
+	return s.inBatch("abort_atomic", func() error {
+		s.stats.abortedBatches.Add(1)
+		s.held.truncate(heldMark{})
+		err := s.undoTo(0, 0)
+		s.releaseHeldLocked()
+		s.resetBatchLocked()
+		return err
+	})
 }
 
 // FinishAtomic commits the batch: its writes stay, and its held events are delivered in one

@@ -65,6 +65,18 @@ func writes2(t *testing.T, s *Store) {
 	mustNil(t, s.RemoveProgram(b("a.aleo")))
 }
 
+// twoCheckpoints takes a checkpoint, writes, takes a second one and writes again; it returns
+// the dump at the first checkpoint.
+func twoCheckpoints(t *testing.T, s *Store) string {
+	t.Helper()
+	mustNil(t, s.AtomicCheckpoint())
+	want := dump(t, s)
+	writes(t, s)
+	mustNil(t, s.AtomicCheckpoint())
+	writes2(t, s)
+	return want
+}
+
 func TestAtomicRewindToCheckpoint(t *testing.T) {
 	tests := []struct {
 		name string
@@ -85,21 +97,13 @@ func TestAtomicRewindToCheckpoint(t *testing.T) {
 			return want
 		}},
 		{"stacked checkpoints rewind twice", func(t *testing.T, s *Store) string {
-			mustNil(t, s.AtomicCheckpoint())
-			want := dump(t, s)
-			writes(t, s)
-			mustNil(t, s.AtomicCheckpoint())
-			writes2(t, s)
+			want := twoCheckpoints(t, s)
 			mustNil(t, s.AtomicRewind())
 			mustNil(t, s.AtomicRewind())
 			return want
 		}},
 		{"cleared checkpoint keeps writes", func(t *testing.T, s *Store) string {
-			mustNil(t, s.AtomicCheckpoint())
-			want := dump(t, s)
-			writes(t, s)
-			mustNil(t, s.AtomicCheckpoint())
-			writes2(t, s)
+			want := twoCheckpoints(t, s)
 			mustNil(t, s.ClearLatestCheckpoint())
 			mustNil(t, s.AtomicRewind()) // back to the first checkpoint
 			return want

@@ -80,39 +80,20 @@ func eachManager(b *testing.B, bench func(b *testing.B, s *Store)) {
 	}
 }
 
-func BenchmarkUpdateKeyValue(b *testing.B) { eachManager(b, benchUpdates) }
+func BenchmarkUpdateKeyValue(b *testing.B) {
+	eachManager(b, func(b *testing.B, s *Store) { benchUpdates(b, s, 0) })
+}
 
 // BenchmarkUpdateKeyValueInBatch is the same inside atomic batches of 1024 writes
 // (finished, so held events are delivered in one BroadcastBatch call per batch).
 func BenchmarkUpdateKeyValueInBatch(b *testing.B) {
-	eachManager(b, func(b *testing.B, s *Store) {
-		p, m := []byte("credits.aleo"), []byte("account")
-		key := []byte("aleo1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq")
-		value := make([]byte, 40)
-		if err := s.InitializeMapping(p, m); err != nil {
-			b.Fatal(err)
-		}
-		s.SetCanonical(true)
-		_ = s.StartAtomic()
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			value[0] = byte(i)
-			if err := s.UpdateKeyValue(p, m, key, value); err != nil {
-				b.Fatal(err)
-			}
-			if i++; i%1024 == 0 {
-				_ = s.FinishAtomic()
-				_ = s.StartAtomic()
-			}
-		}
-		_ = s.FinishAtomic()
-	})
+	eachManager(b, func(b *testing.B, s *Store) { benchUpdates(b, s, 1024) })
 }
 
-// benchUpdates overwrites one key of credits.aleo/account in a canonical context outside a
-// batch: with a subscriber, every write is one Broadcast.
-func benchUpdates(b *testing.B, s *Store) {
+// benchUpdates overwrites one key of credits.aleo/account in a canonical context: outside a
+// batch when batch is 0 (with a subscriber, every write is one Broadcast), else inside atomic
+// batches of that many writes.
+func benchUpdates(b *testing.B, s *Store, batch int) {
 	p, m := []byte("credits.aleo"), []byte("account")
 	key := []byte("aleo1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq")
 	value := make([]byte, 40)
@@ -120,13 +101,22 @@ func benchUpdates(b *testing.B, s *Store) {
 		b.Fatal(err)
 	}
 	s.SetCanonical(true)
+	if batch > 0 {
+		_ = s.StartAtomic()
+	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		value[0] = byte(i)
-		i++
 		if err := s.UpdateKeyValue(p, m, key, value); err != nil {
 			b.Fatal(err)
 		}
+		if i++; batch > 0 && i%batch == 0 {
+			_ = s.FinishAtomic()
+			_ = s.StartAtomic()
+		}
+	}
+	if batch > 0 {
+		_ = s.FinishAtomic()
 	}
 }

@@ -192,14 +192,8 @@ func (h *heldEvents) ordered() []abi.Event {
 	return h.out
 }
 
-func (h *heldEvents) keep(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	start := len(h.arena)
-	h.arena = append(h.arena, b...)
-	return h.arena[start:len(h.arena):len(h.arena)]
-}
+// keep copies b into the held events' arena (see arenaCopy).
+func (h *heldEvents) keep(b []byte) []byte { return arenaCopy(&h.arena, b) }
 
 // hold copies ev's bytes and appends it to the batch's list for phase; s.mu is held.
 func (s *Store) hold(phase int, ev abi.Event) {

@@ -110,9 +110,18 @@ func TestReplaceMappingRemovalThenOneUpdatePerEntry(t *testing.T) {
 	wantEvents(t, r, "R4 p/n a", "R4 p/n z")
 }
 
+// st is a staker entry of the staking reward tests.
+func st(addr, val string, stake uint64) Staker { return Staker{b(addr), b(val), stake} }
+
+// rewardCase is one NotifyStakingRewards case: the sets and the events they give.
+type rewardCase struct {
+	name          string
+	current, next []Staker
+	want          []string
+}
+
 // Item 3: staking rewards.
 func TestStakingRewards(t *testing.T) {
-	st := func(addr, val string, stake uint64) Staker { return Staker{b(addr), b(val), stake} }
 	many := func(n int, delta uint64) []Staker {
 		out := make([]Staker, n)
 		for i := range out {
@@ -120,11 +129,7 @@ func TestStakingRewards(t *testing.T) {
 		}
 		return out
 	}
-	tests := []struct {
-		name          string
-		current, next []Staker
-		want          []string
-	}{
+	tests := []rewardCase{
 		{"reward", []Staker{st("a", "v1", 100)}, []Staker{st("a", "v1", 130)}, []string{"S5 a@v1 +30 =130"}},
 		{"stake shrank: saturating", []Staker{st("a", "v1", 100)}, []Staker{st("a", "v1", 40)}, []string{"S5 a@v1 +0 =40"}},
 		{"unchanged", []Staker{st("a", "v1", 100)}, []Staker{st("a", "v1", 100)}, []string{"S5 a@v1 +0 =100"}},

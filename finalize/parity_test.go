@@ -210,12 +210,7 @@ func TestReplaceMappingRewound(t *testing.T) {
 // Issue 12.2: the validator and new_stake come from the next set; a staker missing from it
 // keeps its current validator and stake with reward 0; a staker only in next gets no event.
 func TestStakingRewardsValidatorFromNextSet(t *testing.T) {
-	st := func(addr, val string, stake uint64) Staker { return Staker{b(addr), b(val), stake} }
-	tests := []struct {
-		name          string
-		current, next []Staker
-		want          []string
-	}{
+	tests := []rewardCase{
 		{"moved to another validator", []Staker{st("a", "v1", 100)}, []Staker{st("a", "v2", 140)}, []string{"S5 a@v2 +40 =140"}},
 		{"moved, stake shrank", []Staker{st("a", "v1", 100)}, []Staker{st("a", "v2", 60)}, []string{"S5 a@v2 +0 =60"}},
 		{"missing from next", []Staker{st("a", "v1", 100), st("b", "v2", 7)}, []Staker{st("b", "v3", 8)},

@@ -539,9 +539,9 @@ func (g *generator) randomRemove() {
 	g.opRemove(mi, k)
 }
 
-// liveCandidate picks uniformly among the live mappings whose spec passes keep; ok is
-// false when there is none.
-func (g *generator) liveCandidate(keep func(*mapSpec) bool) (mi int, ok bool) {
+// liveCandidate picks uniformly among the live mappings whose spec passes keep. When there is
+// none it emits a random update instead and ok is false.
+func (g *generator) liveCandidate(keep func(*mapSpec) bool) (mi int, s *mapSpec, ok bool) {
 	var cands []int
 	for i := range g.specs {
 		if keep(&g.specs[i]) && g.state[i].live {
@@ -549,18 +549,18 @@ func (g *generator) liveCandidate(keep func(*mapSpec) bool) (mi int, ok bool) {
 		}
 	}
 	if len(cands) == 0 {
-		return 0, false
+		g.randomPut(OpUpdate)
+		return 0, nil, false
 	}
-	return cands[g.r.IntN(len(cands))], true
+	mi = cands[g.r.IntN(len(cands))]
+	return mi, &g.specs[mi], true
 }
 
 func (g *generator) randomReplace() {
-	mi, ok := g.liveCandidate(func(s *mapSpec) bool { return s.replaceable })
+	mi, s, ok := g.liveCandidate(func(s *mapSpec) bool { return s.replaceable })
 	if !ok {
-		g.randomPut(OpUpdate)
 		return
 	}
-	s := &g.specs[mi]
 	g.swapMap(mi, true)
 	n := g.r.IntN(min(s.keySpace, 8) + 1) // 0..8 entries: an empty replacement happens too
 	perm := g.r.Perm(s.keySpace)[:n]
@@ -574,12 +574,10 @@ func (g *generator) randomReplace() {
 }
 
 func (g *generator) randomRemoveMapping() {
-	mi, ok := g.liveCandidate(func(s *mapSpec) bool { return s.removable })
+	mi, s, ok := g.liveCandidate(func(s *mapSpec) bool { return s.removable })
 	if !ok {
-		g.randomPut(OpUpdate)
 		return
 	}
-	s := &g.specs[mi]
 	g.swapMap(mi, false)
 	g.emit(Op{Kind: OpRemoveMapping, Program: s.program, Mapping: s.name})
 }

@@ -180,8 +180,7 @@ func (p *parser) describe() string {
 
 func (p *parser) expect(c byte) error {
 	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == c {
-		p.i++
+	if p.skip(c) {
 		return nil
 	}
 	return p.errorf("expected %q, found %s", c, p.describe())
@@ -190,16 +189,7 @@ func (p *parser) expect(c byte) error {
 // object parses an object, calling field for each member with the parser positioned at the
 // value. Duplicate names are found by field (it knows the names).
 func (p *parser) object(field func(name []byte) error) error {
-	if err := p.expect('{'); err != nil {
-		return err
-	}
-	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == '}' {
-		p.i++
-		return nil
-	}
-	for {
-		p.ws()
+	return p.list('{', '}', func(int) error {
 		name, err := p.str()
 		if err != nil {
 			return err
@@ -208,48 +198,46 @@ func (p *parser) object(field func(name []byte) error) error {
 			return err
 		}
 		p.ws()
-		if err := field(name); err != nil {
-			return err
-		}
-		p.ws()
-		if p.i < len(p.s) && p.s[p.i] == ',' {
-			p.i++
-			continue
-		}
-		if p.i < len(p.s) && p.s[p.i] == '}' {
-			p.i++
-			return nil
-		}
-		return p.errorf("expected ',' or '}', found %s", p.describe())
-	}
+		return field(name)
+	})
 }
 
 // array parses an array, calling elem for each element with the parser at the element.
-func (p *parser) array(elem func(i int) error) error {
-	if err := p.expect('['); err != nil {
+func (p *parser) array(elem func(i int) error) error { return p.list('[', ']', elem) }
+
+// list parses the comma-separated members of an object or an array between open and
+// closing, calling member for each (numbered from 0) with the parser at the member.
+func (p *parser) list(open, closing byte, member func(i int) error) error {
+	if err := p.expect(open); err != nil {
 		return err
 	}
 	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == ']' {
-		p.i++
+	if p.skip(closing) {
 		return nil
 	}
 	for n := 0; ; n++ {
 		p.ws()
-		if err := elem(n); err != nil {
+		if err := member(n); err != nil {
 			return err
 		}
 		p.ws()
-		if p.i < len(p.s) && p.s[p.i] == ',' {
-			p.i++
+		if p.skip(',') {
 			continue
 		}
-		if p.i < len(p.s) && p.s[p.i] == ']' {
-			p.i++
+		if p.skip(closing) {
 			return nil
 		}
-		return p.errorf("expected ',' or ']', found %s", p.describe())
+		return p.errorf("expected ',' or '%c', found %s", closing, p.describe())
 	}
+}
+
+// skip consumes c if it is the next byte, and says whether it did.
+func (p *parser) skip(c byte) bool {
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
 }
 
 // str parses a string without escapes (the format never needs them) and returns its bytes.
@@ -381,62 +369,67 @@ func (s *seen) mark(bit seen, path, name string) error {
 	return nil
 }
 
+// fields parses an object whose fields are names (names[i] is marked with the bit 1<<i): a
+// name not in names is an ErrUnknownField, one that comes twice an ErrDuplicateField, both
+// prefixed with prefix. It calls field with the index of each name, the parser at the value,
+// and returns the fields seen.
+func (p *parser) fields(prefix string, names []string, field func(i int) error) (seen, error) {
+	var s seen
+	err := p.object(func(name []byte) error {
+		for i, n := range names {
+			if string(name) == n {
+				if err := s.mark(1<<i, prefix, n); err != nil {
+					return err
+				}
+				return field(i)
+			}
+		}
+		return unknownField(prefix, name)
+	})
+	return s, err
+}
+
+// require returns an ErrMissingField error, prefixed with prefix, for the first of names
+// whose bit is in want but not in s.
+func (s seen) require(prefix string, names []string, want seen) error {
+	for i, n := range names {
+		if want&(1<<i) != 0 && s&(1<<i) == 0 {
+			return fmt.Errorf("%s%w %q", prefix, ErrMissingField, n)
+		}
+	}
+	return nil
+}
+
 func unknownField(path string, name []byte) error {
 	return fmt.Errorf("%s%w %q", path, ErrUnknownField, name)
 }
 
+// blockFields are the top-level object's fields; height and block are required.
+var blockFields = []string{"height", "ops", "stakers", "block", "aborted"}
+
 // block parses the top-level object.
 func (p *parser) block(b *Block) error {
-	const (
-		sHeight seen = 1 << iota
-		sOps
-		sStakers
-		sBlock
-		sAborted
-	)
-	var s seen
-	err := p.object(func(name []byte) error {
-		switch string(name) {
-		case "height":
-			if err := s.mark(sHeight, "", "height"); err != nil {
-				return err
-			}
-			v, err := p.uint("height", 1<<32-1)
+	s, err := p.fields("", blockFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			var v uint64
+			v, err = p.uint("height", 1<<32-1)
 			b.Height = uint32(v)
-			return err
-		case "ops":
-			if err := s.mark(sOps, "", "ops"); err != nil {
-				return err
-			}
+		case 1:
 			b.Ops = make([]Op, 0, 8)
-			return p.array(func(i int) error {
+			err = p.array(func(i int) error {
 				b.Ops = append(b.Ops, Op{})
-				if err := p.op(&b.Ops[i], i); err != nil {
-					return err
-				}
-				return nil
+				return p.op(&b.Ops[i], i)
 			})
-		case "stakers":
-			if err := s.mark(sStakers, "", "stakers"); err != nil {
-				return err
-			}
-			return p.stakers(b)
-		case "block":
-			if err := s.mark(sBlock, "", "block"); err != nil {
-				return err
-			}
-			v, err := p.hex("block")
-			b.Bytes = v
-			return err
-		case "aborted":
-			if err := s.mark(sAborted, "", "aborted"); err != nil {
-				return err
-			}
-			v, err := p.boolean("aborted")
-			b.Aborted = v
-			return err
+		case 2:
+			err = p.stakers(b)
+		case 3:
+			b.Bytes, err = p.hex("block")
+		case 4:
+			b.Aborted, err = p.boolean("aborted")
 		}
-		return unknownField("", name)
+		return err
 	})
 	if err != nil {
 		return err
@@ -445,13 +438,7 @@ func (p *parser) block(b *Block) error {
 	if p.i != len(p.s) {
 		return p.errorf("unexpected %s after the block object", p.describe())
 	}
-	switch {
-	case s&sHeight == 0:
-		return fmt.Errorf("%w %q", ErrMissingField, "height")
-	case s&sBlock == 0:
-		return fmt.Errorf("%w %q", ErrMissingField, "block")
-	}
-	return nil
+	return s.require("", blockFields, 1<<0|1<<3)
 }
 
 // op parses ops[i].
@@ -521,63 +508,36 @@ func (p *parser) op(op *Op, i int) error {
 	return nil
 }
 
+// entryFields are the fields of a replace_mapping entry, both required.
+var entryFields = []string{"key", "value"}
+
 // entry parses one {key, value} of a replace_mapping.
 func (p *parser) entry(e *Entry, path string) error {
-	var s seen
-	err := p.object(func(name []byte) error {
-		switch string(name) {
-		case "key":
-			if err := s.mark(fKey, path+": ", "key"); err != nil {
-				return err
-			}
-			v, err := p.hex(path + ".key")
-			e.Key = v
-			return err
-		case "value":
-			if err := s.mark(fValue, path+": ", "value"); err != nil {
-				return err
-			}
-			v, err := p.hex(path + ".value")
-			e.Value = v
-			return err
+	prefix := path + ": "
+	s, err := p.fields(prefix, entryFields, func(i int) error {
+		var err error
+		if i == 0 {
+			e.Key, err = p.hex(path + ".key")
+		} else {
+			e.Value, err = p.hex(path + ".value")
 		}
-		return unknownField(path+": ", name)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	if s&fKey == 0 {
-		return fmt.Errorf("%s: %w %q", path, ErrMissingField, "key")
-	}
-	if s&fValue == 0 {
-		return fmt.Errorf("%s: %w %q", path, ErrMissingField, "value")
-	}
-	return nil
+	return s.require(prefix, entryFields, 0b11)
 }
+
+// stakersFields are the fields of the stakers object, both required.
+var stakersFields = []string{"current", "next"}
 
 // stakers parses the stakers object.
 func (p *parser) stakers(b *Block) error {
-	const (
-		sCurrent seen = 1 << iota
-		sNext
-	)
-	var s seen
-	err := p.object(func(name []byte) error {
-		var dst *[]StakerEntry
-		var path string
-		switch string(name) {
-		case "current":
-			if err := s.mark(sCurrent, "stakers: ", "current"); err != nil {
-				return err
-			}
-			dst, path = &b.Current, "stakers.current"
-		case "next":
-			if err := s.mark(sNext, "stakers: ", "next"); err != nil {
-				return err
-			}
+	s, err := p.fields("stakers: ", stakersFields, func(i int) error {
+		dst, path := &b.Current, "stakers.current"
+		if i == 1 {
 			dst, path = &b.Next, "stakers.next"
-		default:
-			return unknownField("stakers: ", name)
 		}
 		*dst = []StakerEntry{}
 		return p.array(func(i int) error {
@@ -588,59 +548,29 @@ func (p *parser) stakers(b *Block) error {
 	if err != nil {
 		return err
 	}
-	if s&sCurrent == 0 {
-		return fmt.Errorf("stakers: %w %q", ErrMissingField, "current")
-	}
-	if s&sNext == 0 {
-		return fmt.Errorf("stakers: %w %q", ErrMissingField, "next")
-	}
-	return nil
+	return s.require("stakers: ", stakersFields, 0b11)
 }
+
+// stakerFields are the fields of a staker entry, all required.
+var stakerFields = []string{"staker", "validator", "stake"}
 
 // staker parses one {staker, validator, stake}.
 func (p *parser) staker(e *StakerEntry, path string) error {
-	const (
-		sStaker seen = 1 << iota
-		sValidator
-		sStake
-	)
-	var s seen
-	err := p.object(func(name []byte) error {
-		switch string(name) {
-		case "staker":
-			if err := s.mark(sStaker, path+": ", "staker"); err != nil {
-				return err
-			}
-			v, err := p.hex(path + ".staker")
-			e.Staker = v
-			return err
-		case "validator":
-			if err := s.mark(sValidator, path+": ", "validator"); err != nil {
-				return err
-			}
-			v, err := p.hex(path + ".validator")
-			e.Validator = v
-			return err
-		case "stake":
-			if err := s.mark(sStake, path+": ", "stake"); err != nil {
-				return err
-			}
-			v, err := p.uint(path+".stake", 1<<64-1)
-			e.Stake = v
-			return err
+	prefix := path + ": "
+	s, err := p.fields(prefix, stakerFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			e.Staker, err = p.hex(path + ".staker")
+		case 1:
+			e.Validator, err = p.hex(path + ".validator")
+		case 2:
+			e.Stake, err = p.uint(path+".stake", 1<<64-1)
 		}
-		return unknownField(path+": ", name)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		bit  seen
-		name string
-	}{{sStaker, "staker"}, {sValidator, "validator"}, {sStake, "stake"}} {
-		if s&f.bit == 0 {
-			return fmt.Errorf("%s: %w %q", path, ErrMissingField, f.name)
-		}
-	}
-	return nil
+	return s.require(prefix, stakerFields, 0b111)
 }

@@ -54,17 +54,12 @@ func (w *Writer) Write(b *Block) error {
 func AppendBlock(dst []byte, b *Block) []byte {
 	dst = append(dst, `{"height":`...)
 	dst = strconv.AppendUint(dst, uint64(b.Height), 10)
-	dst = append(dst, `,"ops":[`...)
-	for i := range b.Ops {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendOp(dst, &b.Ops[i])
-	}
-	dst = append(dst, `],"stakers":{"current":`...)
-	dst = appendStakers(dst, b.Current)
+	dst = append(dst, `,"ops":`...)
+	dst = appendArray(dst, b.Ops, appendOp)
+	dst = append(dst, `,"stakers":{"current":`...)
+	dst = appendArray(dst, b.Current, appendStaker)
 	dst = append(dst, `,"next":`...)
-	dst = appendStakers(dst, b.Next)
+	dst = appendArray(dst, b.Next, appendStaker)
 	dst = append(dst, `},"block":`...)
 	dst = appendHex(dst, b.Bytes)
 	if b.Aborted {
@@ -81,54 +76,50 @@ func appendOp(dst []byte, op *Op) []byte {
 	if op.Kind.Valid() {
 		fields = opFields[op.Kind]
 	}
-	if fields&fProgram != 0 {
-		dst = append(dst, `,"program":`...)
-		dst = appendHex(dst, op.Program)
-	}
-	if fields&fMapping != 0 {
-		dst = append(dst, `,"mapping":`...)
-		dst = appendHex(dst, op.Mapping)
-	}
-	if fields&fKey != 0 {
-		dst = append(dst, `,"key":`...)
-		dst = appendHex(dst, op.Key)
-	}
-	if fields&fValue != 0 {
-		dst = append(dst, `,"value":`...)
-		dst = appendHex(dst, op.Value)
+	// The byte-string fields in fieldNames order (bit 1<<i is fieldNames[i]).
+	for i, v := range [...][]byte{op.Program, op.Mapping, op.Key, op.Value} {
+		if fields&(1<<i) != 0 {
+			dst = append(dst, `,"`...)
+			dst = append(dst, fieldNames[i]...)
+			dst = append(dst, `":`...)
+			dst = appendHex(dst, v)
+		}
 	}
 	if fields&fEntries != 0 {
-		dst = append(dst, `,"entries":[`...)
-		for i, e := range op.Entries {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"key":`...)
-			dst = appendHex(dst, e.Key)
-			dst = append(dst, `,"value":`...)
-			dst = appendHex(dst, e.Value)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"entries":`...)
+		dst = appendArray(dst, op.Entries, appendEntry)
 	}
 	return append(dst, '}')
 }
 
-func appendStakers(dst []byte, set []StakerEntry) []byte {
+// appendArray appends the JSON array of xs, each element by elem.
+func appendArray[T any](dst []byte, xs []T, elem func(dst []byte, x *T) []byte) []byte {
 	dst = append(dst, '[')
-	for i, s := range set {
+	for i := range xs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"staker":`...)
-		dst = appendHex(dst, s.Staker)
-		dst = append(dst, `,"validator":`...)
-		dst = appendHex(dst, s.Validator)
-		dst = append(dst, `,"stake":`...)
-		dst = strconv.AppendUint(dst, s.Stake, 10)
-		dst = append(dst, '}')
+		dst = elem(dst, &xs[i])
 	}
 	return append(dst, ']')
+}
+
+func appendEntry(dst []byte, e *Entry) []byte {
+	dst = append(dst, `{"key":`...)
+	dst = appendHex(dst, e.Key)
+	dst = append(dst, `,"value":`...)
+	dst = appendHex(dst, e.Value)
+	return append(dst, '}')
+}
+
+func appendStaker(dst []byte, s *StakerEntry) []byte {
+	dst = append(dst, `{"staker":`...)
+	dst = appendHex(dst, s.Staker)
+	dst = append(dst, `,"validator":`...)
+	dst = appendHex(dst, s.Validator)
+	dst = append(dst, `,"stake":`...)
+	dst = strconv.AppendUint(dst, s.Stake, 10)
+	return append(dst, '}')
 }
 
 func appendHex(dst, b []byte) []byte {

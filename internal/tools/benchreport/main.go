@@ -152,6 +152,23 @@ type doc struct {
 
 func (d *doc) p(format string, args ...any) { fmt.Fprintf(d.w, format+"\n", args...) }
 
+// section writes a section's title and a blank line; then, if measured, its introduction (one
+// line each) and a blank line, else "Not measured in this run.". It returns measured, so that
+// the caller writes the section's table only then.
+func (d *doc) section(title string, measured bool, intro ...string) bool {
+	d.p("%s", title)
+	d.p("")
+	if !measured {
+		d.p("Not measured in this run.")
+		return false
+	}
+	for _, l := range intro {
+		d.p("%s", l)
+	}
+	d.p("")
+	return true
+}
+
 // v formats a median, or "—" when the benchmark did not run.
 func (d *doc) v(name, unit string) string {
 	x, ok := d.r.median(name, unit)
@@ -315,17 +332,13 @@ func write(w io.Writer, r results, meta map[string]string, replays []replayRun, 
 	d.p("`-count 10` medians are reported.")
 	d.p("")
 
-	d.p("## 5. End to end: `slipstream replay`")
-	d.p("")
-	if len(replays) == 0 {
-		d.p("Not measured in this run.")
-	} else {
-		d.p("`slipstream gen --ops 64 --stakers 35 --key-space 2000` chains of 100, 1,000 and 10,000 blocks")
-		d.p("(10^4 to 10^6 events), replayed from the file (`slipstream replay --input`, streamed) into each")
-		d.p("plugin with its defaults; events/s over the wall time (the chain's reading and the store's work")
-		d.p("included); peak RSS of the process (`getrusage`). The key space is bounded so that the chain's")
-		d.p("own state (which the in-memory store must hold) stops growing: what remains is the pipeline's.")
-		d.p("")
+	if d.section("## 5. End to end: `slipstream replay`", len(replays) > 0,
+		"`slipstream gen --ops 64 --stakers 35 --key-space 2000` chains of 100, 1,000 and 10,000 blocks",
+		"(10^4 to 10^6 events), replayed from the file (`slipstream replay --input`, streamed) into each",
+		"plugin with its defaults; events/s over the wall time (the chain's reading and the store's work",
+		"included); peak RSS of the process (`getrusage`). The key space is bounded so that the chain's",
+		"own state (which the in-memory store must hold) stops growing: what remains is the pipeline's.",
+	) {
 		d.p("| run | blocks | events | seconds | events/s | peak RSS |")
 		d.p("|---|---|---|---|---|---|")
 		for _, rr := range replays {
@@ -338,17 +351,13 @@ func write(w io.Writer, r results, meta map[string]string, replays []replayRun, 
 	}
 	d.p("")
 
-	d.p("## 6. Against the engines' own limit")
-	d.p("")
-	if len(engine) == 0 {
-		d.p("Not measured in this run.")
-	} else {
-		d.p("`plugins/example_c/bench_insert` inserts rows of the history plugin's shape in a plain C loop as")
-		d.p("fast as the engine allows (SQLite: one prepared INSERT, WAL, large transactions; PostgreSQL:")
-		d.p("COPY): the engine's own limit. The plugin's figure is events/s of a replay of mapping updates")
-		d.p("(`--stakers 0`) into it with `batch_blocks: 32` (one transaction per 32 blocks, as the loop")
-		d.p("uses large transactions); with the default of one transaction per block see section 5.")
-		d.p("")
+	if d.section("## 6. Against the engines' own limit", len(engine) > 0,
+		"`plugins/example_c/bench_insert` inserts rows of the history plugin's shape in a plain C loop as",
+		"fast as the engine allows (SQLite: one prepared INSERT, WAL, large transactions; PostgreSQL:",
+		"COPY): the engine's own limit. The plugin's figure is events/s of a replay of mapping updates",
+		"(`--stakers 0`) into it with `batch_blocks: 32` (one transaction per 32 blocks, as the loop",
+		"uses large transactions); with the default of one transaction per block see section 5.",
+	) {
 		d.p("| engine | plain C insert loop, rows/s | history plugin, events/s | ratio | goal ≥ 0.5 |")
 		d.p("|---|---|---|---|---|")
 		for _, e := range []string{"sqlite", "postgres"} {

@@ -5,12 +5,7 @@
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../../../cmake/run_checked.cmake)
 
 run(${CMAKE_COMMAND} --install ${SLIPSTREAM_BUILD_DIR} --prefix ${WORK_DIR}/install)
 if(NOT EXISTS ${WORK_DIR}/install/include/slipstream.h)

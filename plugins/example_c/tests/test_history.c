@@ -152,11 +152,17 @@ static slipstream_bytes B(const char *s) {
     return b;
 }
 
-static slipstream_event update(uint32_t h, const char *key, const char *value) {
+/* A zeroed event of kind at height h; the constructors below fill in its payload. */
+static slipstream_event event(uint32_t kind, uint32_t h) {
     slipstream_event e;
     memset(&e, 0, sizeof e);
-    e.kind = SLIPSTREAM_EVENT_MAPPING_UPDATE;
+    e.kind = kind;
     e.block_height = h;
+    return e;
+}
+
+static slipstream_event update(uint32_t h, const char *key, const char *value) {
+    slipstream_event e = event(SLIPSTREAM_EVENT_MAPPING_UPDATE, h);
     e.mapping_update.program_id = B("credits.aleo");
     e.mapping_update.mapping_name = B("account");
     e.mapping_update.key = B(key);
@@ -165,10 +171,7 @@ static slipstream_event update(uint32_t h, const char *key, const char *value) {
 }
 
 static slipstream_event remove_key(uint32_t h, const char *key) {
-    slipstream_event e;
-    memset(&e, 0, sizeof e);
-    e.kind = SLIPSTREAM_EVENT_MAPPING_REMOVAL;
-    e.block_height = h;
+    slipstream_event e = event(SLIPSTREAM_EVENT_MAPPING_REMOVAL, h);
     e.mapping_removal.program_id = B("credits.aleo");
     e.mapping_removal.mapping_name = B("account");
     e.mapping_removal.key = B(key);
@@ -183,10 +186,7 @@ static slipstream_event remove_mapping(uint32_t h) {
 }
 
 static slipstream_event reward(uint32_t h, const char *staker, uint64_t amount, uint64_t stake) {
-    slipstream_event e;
-    memset(&e, 0, sizeof e);
-    e.kind = SLIPSTREAM_EVENT_STAKING_REWARD;
-    e.block_height = h;
+    slipstream_event e = event(SLIPSTREAM_EVENT_STAKING_REWARD, h);
     e.staking_reward.staker = B(staker);
     e.staking_reward.validator = B("validator-1");
     e.staking_reward.reward = amount;
@@ -195,10 +195,7 @@ static slipstream_event reward(uint32_t h, const char *staker, uint64_t amount, 
 }
 
 static slipstream_event block(uint32_t h, const char *bytes) {
-    slipstream_event e;
-    memset(&e, 0, sizeof e);
-    e.kind = SLIPSTREAM_EVENT_BLOCK;
-    e.block_height = h;
+    slipstream_event e = event(SLIPSTREAM_EVENT_BLOCK, h);
     e.block.block = B(bytes);
     return e;
 }
@@ -275,6 +272,15 @@ static int64_t scalar(sqlite3 *db, const char *sql) {
         fprintf(stderr, "query %s: %s\n", sql, sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
+    return v;
+}
+
+/* scalar on the database name in the work directory, opened for this query only; -1 when it
+   cannot be opened. */
+static int64_t scalar_in(const char *name, const char *sql) {
+    sqlite3 *db = open_db(name);
+    int64_t v = db != NULL ? scalar(db, sql) : -1;
+    sqlite3_close(db);
     return v;
 }
 
@@ -424,9 +430,7 @@ static void test_partial_then_replay(void) {
     if (in.p == NULL) return;
     CHECK(send_batch(&in, ev, 8) == SLIPSTREAM_OK); /* block 1, and two events of block 2 */
     unload(&in);
-    sqlite3 *db = open_db("partial.db");
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height = 2") == 2);
-    sqlite3_close(db);
+    CHECK(scalar_in("partial.db", "SELECT count(*) FROM mapping_history WHERE block_height = 2") == 2);
     CHECK(load(&in, "sqlite", "partial.db", NULL) == SLIPSTREAM_OK);
     if (in.p == NULL) return;
     CHECK(send_batch(&in, ev + 6, n - 6) == SLIPSTREAM_OK); /* blocks 2 and 3, whole */
@@ -437,12 +441,7 @@ static void test_partial_then_replay(void) {
     free(want);
 }
 
-static int64_t visible_blocks(const char *name) {
-    sqlite3 *db = open_db(name);
-    int64_t v = db != NULL ? scalar(db, "SELECT count(*) FROM blocks") : -1;
-    sqlite3_close(db);
-    return v;
-}
+static int64_t visible_blocks(const char *name) { return scalar_in(name, "SELECT count(*) FROM blocks"); }
 
 static void test_batch_blocks(void) {
     current_test = "batch_blocks";
@@ -460,10 +459,8 @@ static void test_batch_blocks(void) {
     }
     unload(&in); /* commits block 16 */
     CHECK(visible_blocks("batch3.db") == 7);
-    sqlite3 *db = open_db("batch3.db");
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history") == 7);
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM staking_rewards") == 7);
-    sqlite3_close(db);
+    CHECK(scalar_in("batch3.db", "SELECT count(*) FROM mapping_history") == 7);
+    CHECK(scalar_in("batch3.db", "SELECT count(*) FROM staking_rewards") == 7);
 }
 
 /* A host that sends no Block events: the block ends when the height changes. */
@@ -480,11 +477,9 @@ static void test_no_block_events(void) {
     CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history") == 2);
     sqlite3_close(db);
     unload(&in);
-    db = open_db("noblock.db");
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history") == 3);
-    CHECK(db != NULL && scalar(db, "SELECT seq FROM mapping_history WHERE block_height = 21") == 0);
-    CHECK(db != NULL && scalar(db, "SELECT max(seq) FROM mapping_history WHERE block_height = 20") == 1);
-    sqlite3_close(db);
+    CHECK(scalar_in("noblock.db", "SELECT count(*) FROM mapping_history") == 3);
+    CHECK(scalar_in("noblock.db", "SELECT seq FROM mapping_history WHERE block_height = 21") == 0);
+    CHECK(scalar_in("noblock.db", "SELECT max(seq) FROM mapping_history WHERE block_height = 20") == 1);
 }
 
 /* replace_mapping as the host sends it (snarkVM's rule): one keyed removal per old key that
@@ -603,6 +598,13 @@ static int32_t load_store(instance *in, const store *s, const char *batch_blocks
     return load(in, s->k1, s->v1, s->k2, s->v2, "batch_blocks", batch_blocks, NULL);
 }
 
+/* load_store as a check: a failed load is a failed check and ends the test. */
+#define LOAD_STORE(in, s, batch_blocks)                                \
+    do {                                                               \
+        CHECK(load_store(&(in), &(s), batch_blocks) == SLIPSTREAM_OK); \
+        if ((in).p == NULL) return;                                    \
+    } while (0)
+
 /* Calls resume_height as the host does after on_load; UINT64_MAX when it fails. */
 static uint64_t resume(instance *in) {
     uint64_t h = 12345;
@@ -650,8 +652,7 @@ static void test_position_fresh(const char *backend) {
     current_test = "position_fresh";
     store s = make_store(backend, "fresh");
     instance in;
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 0);
     CHECK(resume(&in) == 0); /* asking twice changes nothing */
     unload(&in);
@@ -662,30 +663,25 @@ static void test_position_after_unload(const char *backend) {
     current_test = "position_after_unload";
     store s = make_store(backend, "unload");
     instance in;
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 0);
     for (uint32_t h = 5; h <= 9; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
     unload(&in);
     CHECK(stored_position(&s) == 10);
 
     /* Unloaded in the middle of block 10: its first events are committed, the position is not. */
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 10);
     CHECK(send_block_start(&in, 10) == SLIPSTREAM_OK);
     unload(&in);
     CHECK(stored_position(&s) == 10);
     if (strcmp(backend, "sqlite") == 0) {
-        sqlite3 *db = open_db("unload.db");
-        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height = 10") == 2);
-        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM blocks") == 5);
-        sqlite3_close(db);
+        CHECK(scalar_in("unload.db", "SELECT count(*) FROM mapping_history WHERE block_height = 10") == 2);
+        CHECK(scalar_in("unload.db", "SELECT count(*) FROM blocks") == 5);
     }
 
     /* The host delivers block 10 again, whole: now it counts. */
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 10);
     slipstream_event ev[4] = {update(10, "k", "partial"), update(10, "k2", "partial"), update(10, "k3", "rest"),
                               block(10, "b")};
@@ -694,8 +690,7 @@ static void test_position_after_unload(const char *backend) {
     CHECK(stored_position(&s) == 11);
 
     /* Replaying older blocks never lowers the position. */
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     for (uint32_t h = 1; h <= 3; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
     unload(&in);
     CHECK(stored_position(&s) == 11);
@@ -706,24 +701,20 @@ static void test_position_crash_mid_batch(const char *backend) {
     current_test = "position_crash_mid_batch";
     store s = make_store(backend, "crash");
     instance in;
-    CHECK(load_store(&in, &s, "3") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "3");
     CHECK(resume(&in) == 0);
     for (uint32_t h = 1; h <= 7; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK); /* commits after 3 and 6 */
     CHECK(send_block_start(&in, 8) == SLIPSTREAM_OK);
     crash(&in);
     CHECK(stored_position(&s) == 7);
     if (strcmp(backend, "sqlite") == 0) {
-        sqlite3 *db = open_db("crash.db");
-        CHECK(db != NULL && scalar(db, "SELECT max(block_height) FROM blocks") == 6);
-        CHECK(db != NULL && scalar(db, "SELECT count(*) FROM mapping_history WHERE block_height > 6") == 0);
-        sqlite3_close(db);
+        CHECK(scalar_in("crash.db", "SELECT max(block_height) FROM blocks") == 6);
+        CHECK(scalar_in("crash.db", "SELECT count(*) FROM mapping_history WHERE block_height > 6") == 0);
     }
 
     /* Resumed from 7 and crashed again in mid-block, right after a commit: block 9 had ended
        when the height changed, block 10 had not. */
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 7);
     for (uint32_t h = 7; h <= 8; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
     slipstream_event no_end[2] = {update(9, "k", "no block event"), update(10, "k", "next height")};
@@ -739,8 +730,7 @@ static void test_position_after_failure(void) {
     current_test = "position_after_failure";
     store s = make_store("sqlite", "failure");
     instance in;
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 0);
     unload(&in);
     char path[512];
@@ -753,8 +743,7 @@ static void test_position_after_failure(void) {
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
 
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == 0);
     for (uint32_t h = 11; h <= 12; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
     CHECK(send_block(&in, 13) != SLIPSTREAM_OK);
@@ -763,9 +752,7 @@ static void test_position_after_failure(void) {
     unload(&in);
     CHECK(in.fh.errors_logged == 1);
     CHECK(stored_position(&s) == 13);
-    db = open_db("failure.db");
-    CHECK(db != NULL && scalar(db, "SELECT count(*) FROM blocks") == 4); /* 11, 12, 14, 15 */
-    sqlite3_close(db);
+    CHECK(scalar_in("failure.db", "SELECT count(*) FROM blocks") == 4); /* 11, 12, 14, 15 */
 }
 
 static void test_position_errors(void) {
@@ -789,8 +776,7 @@ static void test_position_errors(void) {
     CHECK(sqlite3_exec(db, "INSERT INTO slipstream_position VALUES ('history', -5)", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     instance in;
-    CHECK(load_store(&in, &s, "1") == SLIPSTREAM_OK);
-    if (in.p == NULL) return;
+    LOAD_STORE(in, s, "1");
     CHECK(resume(&in) == UINT64_MAX && strstr(in.err, "slipstream_position") != NULL);
     unload(&in);
 }

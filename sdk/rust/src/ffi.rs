@@ -323,87 +323,56 @@ pub struct SlipstreamPlugin {
 /// `(C name, value)` of every struct size and field offset of the ABI, as this crate lays
 /// them out. `tests/c_layout.rs` compares this table with the C compiler's view of the header.
 /// Names: `sizeof(T)` and `offsetof(T, field)` exactly as written in C.
-pub const LAYOUT: &[(&str, usize)] = &LAYOUT_TABLE;
-
-macro_rules! layout_table {
-    ($( $name:literal => $actual:expr; )*) => {
-        const LAYOUT_TABLE: [(&str, usize); 0 $(+ { let _ = $name; 1 })*] = [$( ($name, $actual), )*];
-    };
-}
+pub const LAYOUT: &[(&str, usize)] = LAYOUT_TABLE;
 
 use std::mem::{align_of, offset_of, size_of};
 
-/// Offset of a union member's field inside `slipstream_event`.
-macro_rules! ev {
-    ($member:ty, $field:ident) => {
-        offset_of!(SlipstreamEvent, payload) + offset_of!($member, $field)
+/// Builds `LAYOUT_TABLE` from one line per struct, `c_name = RustType { fields }`: its size and
+/// every listed field's offset, named as in C. `union u { member = Type { fields }, … }` adds
+/// the members of the struct's union field `u` (`offsetof(T, member)` and
+/// `offsetof(T, member.field)`). Entries `"C name" => value;` (first) are taken as written.
+macro_rules! layout_table {
+    (
+        $( $name:literal => $actual:expr; )*
+        $( $c:ident = $rust:ident { $($f:ident),* $(,)? }
+            $( union $u:ident { $( $m:ident = $mty:ident { $($mf:ident),* $(,)? } ),* $(,)? } )? ; )*
+    ) => {
+        const LAYOUT_TABLE: &[(&str, usize)] = &[
+            $(
+                (concat!("sizeof(", stringify!($c), ")"), size_of::<$rust>()),
+                $( (concat!("offsetof(", stringify!($c), ", ", stringify!($f), ")"), offset_of!($rust, $f)), )*
+                $( $(
+                    (concat!("offsetof(", stringify!($c), ", ", stringify!($m), ")"), offset_of!($rust, $u)),
+                    $( (
+                        concat!("offsetof(", stringify!($c), ", ", stringify!($m), ".", stringify!($mf), ")"),
+                        offset_of!($rust, $u) + offset_of!($mty, $mf),
+                    ), )*
+                )* )?
+            )*
+            $( ($name, $actual), )*
+        ];
     };
 }
 
 layout_table! {
-    "sizeof(slipstream_error)" => size_of::<SlipstreamError>();
-    "offsetof(slipstream_error, buf)" => offset_of!(SlipstreamError, buf);
-    "offsetof(slipstream_error, cap)" => offset_of!(SlipstreamError, cap);
-
-    "sizeof(slipstream_bytes)" => size_of::<SlipstreamBytes>();
-    "offsetof(slipstream_bytes, ptr)" => offset_of!(SlipstreamBytes, ptr);
-    "offsetof(slipstream_bytes, len)" => offset_of!(SlipstreamBytes, len);
-
-    "sizeof(slipstream_event)" => size_of::<SlipstreamEvent>();
     "_Alignof(slipstream_event)" => align_of::<SlipstreamEvent>();
-    "offsetof(slipstream_event, kind)" => offset_of!(SlipstreamEvent, kind);
-    "offsetof(slipstream_event, block_height)" => offset_of!(SlipstreamEvent, block_height);
-    "offsetof(slipstream_event, mapping_update)" => offset_of!(SlipstreamEvent, payload);
-    "offsetof(slipstream_event, mapping_removal)" => offset_of!(SlipstreamEvent, payload);
-    "offsetof(slipstream_event, staking_reward)" => offset_of!(SlipstreamEvent, payload);
-    "offsetof(slipstream_event, block)" => offset_of!(SlipstreamEvent, payload);
     "offsetof(slipstream_event, reserved)" => offset_of!(SlipstreamEvent, payload);
     "sizeof(((slipstream_event *)0)->reserved)" => size_of::<SlipstreamEventPayload>();
-    "offsetof(slipstream_event, mapping_update.program_id)" => ev!(SlipstreamMappingUpdate, program_id);
-    "offsetof(slipstream_event, mapping_update.mapping_name)" => ev!(SlipstreamMappingUpdate, mapping_name);
-    "offsetof(slipstream_event, mapping_update.key)" => ev!(SlipstreamMappingUpdate, key);
-    "offsetof(slipstream_event, mapping_update.value)" => ev!(SlipstreamMappingUpdate, value);
-    "offsetof(slipstream_event, mapping_removal.program_id)" => ev!(SlipstreamMappingRemoval, program_id);
-    "offsetof(slipstream_event, mapping_removal.mapping_name)" => ev!(SlipstreamMappingRemoval, mapping_name);
-    "offsetof(slipstream_event, mapping_removal.key)" => ev!(SlipstreamMappingRemoval, key);
-    "offsetof(slipstream_event, mapping_removal.has_key)" => ev!(SlipstreamMappingRemoval, has_key);
-    "offsetof(slipstream_event, mapping_removal.reserved)" => ev!(SlipstreamMappingRemoval, reserved);
-    "offsetof(slipstream_event, staking_reward.staker)" => ev!(SlipstreamStakingReward, staker);
-    "offsetof(slipstream_event, staking_reward.validator)" => ev!(SlipstreamStakingReward, validator);
-    "offsetof(slipstream_event, staking_reward.reward)" => ev!(SlipstreamStakingReward, reward);
-    "offsetof(slipstream_event, staking_reward.new_stake)" => ev!(SlipstreamStakingReward, new_stake);
-    "offsetof(slipstream_event, block.block)" => ev!(SlipstreamBlock, block);
-
-    "sizeof(slipstream_host)" => size_of::<SlipstreamHost>();
-    "offsetof(slipstream_host, struct_size)" => offset_of!(SlipstreamHost, struct_size);
-    "offsetof(slipstream_host, reserved)" => offset_of!(SlipstreamHost, reserved);
-    "offsetof(slipstream_host, ctx)" => offset_of!(SlipstreamHost, ctx);
-    "offsetof(slipstream_host, log)" => offset_of!(SlipstreamHost, log);
-    "offsetof(slipstream_host, config_get)" => offset_of!(SlipstreamHost, config_get);
-
-    "sizeof(slipstream_load_args)" => size_of::<SlipstreamLoadArgs>();
-    "offsetof(slipstream_load_args, struct_size)" => offset_of!(SlipstreamLoadArgs, struct_size);
-    "offsetof(slipstream_load_args, is_reload)" => offset_of!(SlipstreamLoadArgs, is_reload);
-    "offsetof(slipstream_load_args, reserved)" => offset_of!(SlipstreamLoadArgs, reserved);
-    "offsetof(slipstream_load_args, config_file)" => offset_of!(SlipstreamLoadArgs, config_file);
-    "offsetof(slipstream_load_args, config_json)" => offset_of!(SlipstreamLoadArgs, config_json);
-    "offsetof(slipstream_load_args, host)" => offset_of!(SlipstreamLoadArgs, host);
-
-    "sizeof(slipstream_plugin_vtable)" => size_of::<SlipstreamPluginVtable>();
-    "offsetof(slipstream_plugin_vtable, struct_size)" => offset_of!(SlipstreamPluginVtable, struct_size);
-    "offsetof(slipstream_plugin_vtable, abi_major)" => offset_of!(SlipstreamPluginVtable, abi_major);
-    "offsetof(slipstream_plugin_vtable, abi_minor)" => offset_of!(SlipstreamPluginVtable, abi_minor);
-    "offsetof(slipstream_plugin_vtable, name)" => offset_of!(SlipstreamPluginVtable, name);
-    "offsetof(slipstream_plugin_vtable, destroy)" => offset_of!(SlipstreamPluginVtable, destroy);
-    "offsetof(slipstream_plugin_vtable, on_load)" => offset_of!(SlipstreamPluginVtable, on_load);
-    "offsetof(slipstream_plugin_vtable, on_unload)" => offset_of!(SlipstreamPluginVtable, on_unload);
-    "offsetof(slipstream_plugin_vtable, subscribed_events)" => offset_of!(SlipstreamPluginVtable, subscribed_events);
-    "offsetof(slipstream_plugin_vtable, on_broadcast)" => offset_of!(SlipstreamPluginVtable, on_broadcast);
-    "offsetof(slipstream_plugin_vtable, on_broadcast_batch)" => offset_of!(SlipstreamPluginVtable, on_broadcast_batch);
-    "offsetof(slipstream_plugin_vtable, resume_height)" => offset_of!(SlipstreamPluginVtable, resume_height);
-
-    "sizeof(slipstream_plugin)" => size_of::<SlipstreamPlugin>();
-    "offsetof(slipstream_plugin, vtable)" => offset_of!(SlipstreamPlugin, vtable);
+    slipstream_error = SlipstreamError { buf, cap };
+    slipstream_bytes = SlipstreamBytes { ptr, len };
+    slipstream_event = SlipstreamEvent { kind, block_height } union payload {
+        mapping_update = SlipstreamMappingUpdate { program_id, mapping_name, key, value },
+        mapping_removal = SlipstreamMappingRemoval { program_id, mapping_name, key, has_key, reserved },
+        staking_reward = SlipstreamStakingReward { staker, validator, reward, new_stake },
+        block = SlipstreamBlock { block },
+    };
+    slipstream_host = SlipstreamHost { struct_size, reserved, ctx, log, config_get };
+    slipstream_load_args = SlipstreamLoadArgs { struct_size, is_reload, reserved, config_file, config_json, host };
+    slipstream_plugin_vtable = SlipstreamPluginVtable {
+        struct_size, abi_major, abi_minor, name, destroy, on_load, on_unload, subscribed_events,
+        on_broadcast, on_broadcast_batch, resume_height,
+    };
+    slipstream_plugin = SlipstreamPlugin { vtable };
 }
 
 // Option<extern fn> must be pointer-sized with NULL as None (guaranteed; checked anyway).

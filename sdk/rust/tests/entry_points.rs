@@ -155,6 +155,17 @@ fn events() -> Vec<BroadcastEvent<'static>> {
     ]
 }
 
+/// The error of loading a [`Recorder`] with config. The plugin is dropped after the failed
+/// load, which only destroys it (no on_unload), as the host does.
+fn load_error(config: &[(&str, &str)]) -> String {
+    let host = FakeHost::new();
+    for (k, v) in config {
+        host.set_config(k, v);
+    }
+    let mut p = TestPlugin::new(Recorder::default(), &host);
+    p.load("/c.json", false).unwrap_err()
+}
+
 fn debug_all(evs: &[BroadcastEvent<'_>]) -> Vec<String> {
     evs.iter().map(|e| format!("{e:?}")).collect()
 }
@@ -264,10 +275,7 @@ fn panic_in_on_broadcast_is_an_error_with_the_message_and_delivery_goes_on() {
 
 #[test]
 fn errors_carry_their_chain() {
-    let host = FakeHost::new();
-    host.set_config("fail_in", "on_load").set_config("message", "disk full");
-    let mut p = TestPlugin::new(Recorder::default(), &host);
-    assert_eq!(p.load("/c.json", false).unwrap_err(), "cannot open the database: disk full");
+    assert_eq!(load_error(&[("fail_in", "on_load"), ("message", "disk full")]), "cannot open the database: disk full");
 
     let host = FakeHost::new();
     host.set_config("fail_in", "on_broadcast");
@@ -286,16 +294,8 @@ fn empty_messages_read_no_message() {
     assert_eq!(p.broadcast(&events()[3]).unwrap_err(), "(no message)");
     assert_eq!(p.broadcast_batch(&events()).unwrap_err(), "(no message) (and 4 more failed events in this batch of 5)");
     // An error chain of empty messages.
-    let host = FakeHost::new();
-    host.set_config("fail_in", "on_load").set_config("message", "");
-    let mut p = TestPlugin::new(Recorder::default(), &host);
-    assert_eq!(p.load("/c.json", false).unwrap_err(), "cannot open the database");
-    // A panic with an empty message.
-    let host = FakeHost::new();
-    host.set_config("panic_in", "on_load").set_config("message", "");
-    let mut p = TestPlugin::new(Recorder::default(), &host);
-    let err = p.load("/c.json", false).unwrap_err();
-    assert!(err.starts_with("panic in on_load: (no message) (at "), "{err}");
+    assert_eq!(load_error(&[("fail_in", "on_load"), ("message", "")]), "cannot open the database");
+    // A panic with an empty message: see panic_in_on_load_fails_the_load.
 }
 
 #[test]
@@ -442,12 +442,13 @@ fn panic_in_resume_height_is_an_error_and_the_plugin_unloads() {
 
 #[test]
 fn panic_in_on_load_fails_the_load() {
-    let host = FakeHost::new();
-    host.set_config("panic_in", "on_load").set_config("message", "bad config");
-    let mut p = TestPlugin::new(Recorder::default(), &host);
-    let err = p.load("/c.json", false).unwrap_err();
-    assert!(err.starts_with("panic in on_load: bad config (at "), "{err}");
-    // Dropping `p` now only destroys (no on_unload), as the host does after a failed load.
+    for (message, want) in [
+        ("bad config", "panic in on_load: bad config (at "),
+        ("", "panic in on_load: (no message) (at "), // an empty message reads "(no message)"
+    ] {
+        let err = load_error(&[("panic_in", "on_load"), ("message", message)]);
+        assert!(err.starts_with(want), "{message:?}: {err}");
+    }
 }
 
 #[test]
