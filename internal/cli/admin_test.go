@@ -24,35 +24,9 @@ func TestReplayAdmin(t *testing.T) {
 	cmd := exec.Command(bin, "replay", "--plugin", cfg, "--synthetic", "--blocks", "100000",
 		"--admin", "127.0.0.1:0", "--admin-token-file", tokenFile, "--plugin-dir", dir)
 	cmd.Dir = dir
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var so bytes.Buffer
 	cmd.Stdout = &so
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addr := make(chan string, 1)
-	rest := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var all strings.Builder
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "slipstream replay: admin API listening on "); ok {
-				addr <- a
-			}
-			all.WriteString(sc.Text() + "\n")
-		}
-		rest <- all.String()
-	}()
-	var base string
-	select {
-	case base = <-addr:
-	case <-time.After(time.Minute):
-		t.Fatal("the admin API did not start")
-	}
+	base, stderrText := startWithAdmin(t, cmd)
 	get := func(path string) (int, string) {
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -83,7 +57,7 @@ func TestReplayAdmin(t *testing.T) {
 	}
 	err = cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-		t.Fatalf("wait: %v; stderr %s", err, <-rest)
+		t.Fatalf("wait: %v; stderr %s", err, stderrText())
 	}
 	if lines := ctest.ReadLines(t, filepath.Join(dir, "rec.out")); !contains(lines, "destroy") {
 		t.Fatal("the plugin was not unloaded")
@@ -141,29 +115,7 @@ func TestReplayAdminInsecureRefusesBrowsers(t *testing.T) {
 	cmd := exec.Command(bin, "replay", "--plugin", cfg, "--synthetic", "--blocks", "100000",
 		"--admin", "127.0.0.1:0", "--admin-insecure", "--plugin-dir", dir)
 	cmd.Dir = dir
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "slipstream replay: admin API listening on "); ok {
-				addr <- a
-			}
-		}
-	}()
-	var base string
-	select {
-	case base = <-addr:
-	case <-time.After(time.Minute):
-		t.Fatal("the admin API did not start")
-	}
+	base, _ := startWithAdmin(t, cmd)
 	post := func(contentType, origin string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/plugins", strings.NewReader(`{"config_file": "other.json5"}`))
 		req.Header.Set("Content-Type", contentType)
@@ -196,4 +148,38 @@ func TestReplayAdminInsecureRefusesBrowsers(t *testing.T) {
 	if err := cmd.Wait(); err == nil {
 		t.Fatal("exit 0 after SIGINT, want 130")
 	}
+}
+
+// startWithAdmin starts a `slipstream replay … --admin 127.0.0.1:0` command and returns the
+// admin API's base URL once the command has printed it, and a function that waits for the
+// command's stderr to end and returns all of it. The command is killed when the test ends.
+func startWithAdmin(t *testing.T, cmd *exec.Cmd) (base string, stderrText func() string) {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	addr := make(chan string, 1)
+	rest := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var all strings.Builder
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "slipstream replay: admin API listening on "); ok {
+				addr <- a
+			}
+			all.WriteString(sc.Text() + "\n")
+		}
+		rest <- all.String()
+	}()
+	select {
+	case base = <-addr:
+	case <-time.After(time.Minute):
+		t.Fatal("the admin API did not start")
+	}
+	return base, func() string { return <-rest }
 }
