@@ -17,21 +17,6 @@ import (
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
-// faultyLib compiles testdata/plugins/faulty.c; with cxx, linked with faulty_throw.cpp.
-func faultyLib(t testing.TB, cxx bool) string {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		// The crash tests read causes as POSIX signals and children from /proc; on Windows
-		// isolation is covered by TestIsolatedRecorder and TestIsolatedLoadErrors (under Wine).
-		t.Skip("the faulty plugin's crash tests run on Linux")
-	}
-	if !cxx {
-		return ctest.Plugin(t, "faulty", "testdata/plugins/faulty.c")
-	}
-	obj := ctest.CXXObject(t, "testdata/plugins/faulty_throw.cpp")
-	return ctest.Plugin(t, "faulty_cxx", "testdata/plugins/faulty.c", "-DFAULTY_CXX", obj, "-Wl,--no-as-needed", "-lstdc++")
-}
-
 // childPids returns the processes whose parent is this process (Linux: from /proc).
 func childPids(t testing.TB) []int {
 	t.Helper()
@@ -94,22 +79,13 @@ func heightsOf(t testing.TB, lines []string) []uint32 {
 // running.
 func TestIsolatedCrashRestarts(t *testing.T) {
 	const heights, at = 120, 40
-	for _, tc := range []struct {
-		fault, cause string
-		cxx          bool
-	}{
-		{"segv", "signal SIGSEGV", false},
-		{"abort", "signal SIGABRT", false},
-		{"throw", "signal SIGABRT", true},
-		{"exit", "exit status 3", false},
-		{"hang", "no answer in 1s", false},
-	} {
-		t.Run(tc.fault, func(t *testing.T) {
-			lib := faultyLib(t, tc.cxx)
+	for _, tc := range ctest.Faults {
+		t.Run(tc.Name, func(t *testing.T) {
+			lib := ctest.FaultyPlugin(t, tc.CXX)
 			dir := t.TempDir()
 			out, marker := filepath.Join(dir, "out.txt"), filepath.Join(dir, "marker")
 			cfg := writeConfig(t, dir, "faulty.json5", fmt.Sprintf(`{libpath: %q, isolation: "process", call_timeout: "1s",
-				out: %q, marker: %q, fault: %q, at: %d, allow_insecure: true}`, lib, out, marker, tc.fault, at))
+				out: %q, marker: %q, fault: %q, at: %d, allow_insecure: true}`, lib, out, marker, tc.Name, at))
 			var buf syncBuffer
 			m := host.NewManager(host.WithLogger(testLogger(&buf)))
 			if _, err := m.LoadPlugin(cfg); err != nil {
@@ -131,7 +107,7 @@ func TestIsolatedCrashRestarts(t *testing.T) {
 			if err := m.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s: %d events with one crash and restart delivered in %v", tc.fault, heights, time.Since(start))
+			t.Logf("%s: %d events with one crash and restart delivered in %v", tc.Name, heights, time.Since(start))
 			infos := m.Shutdown()
 			noChildren(t)
 
@@ -145,8 +121,8 @@ func TestIsolatedCrashRestarts(t *testing.T) {
 				}
 			}
 			c := infos[0].Counters
-			if c.Restarts != 1 || !strings.Contains(c.RestartCause, tc.cause) {
-				t.Errorf("Restarts %d, RestartCause %q; want 1, %q", c.Restarts, c.RestartCause, tc.cause)
+			if c.Restarts != 1 || !strings.Contains(c.RestartCause, tc.Cause) {
+				t.Errorf("Restarts %d, RestartCause %q; want 1, %q", c.Restarts, c.RestartCause, tc.Cause)
 			}
 			if c.Events != heights || c.Dropped != 0 || infos[0].State != host.StateActive || infos[0].UnloadError != "" {
 				t.Errorf("events %d dropped %d state %s unload error %q; want %d 0 active", c.Events, c.Dropped, infos[0].State, infos[0].UnloadError, heights)
@@ -158,7 +134,7 @@ func TestIsolatedCrashRestarts(t *testing.T) {
 			if strings.Contains(logs, `"last_acked_height":0,`) {
 				t.Errorf("the log names last acknowledged height 0, want at least %d:\n%s", at/2, logs)
 			}
-			for _, want := range []string{`"plugin":"faulty"`, `"cause":"` + tc.cause, `"last_acked_height":`, "restarting it",
+			for _, want := range []string{`"plugin":"faulty"`, `"cause":"` + tc.Cause, `"last_acked_height":`, "restarting it",
 				`"message":"faulty loaded"`, "resuming"} {
 				if !strings.Contains(logs, want) {
 					t.Errorf("log lacks %s:\n%s", want, logs)
@@ -177,7 +153,7 @@ func TestIsolatedCrashRestarts(t *testing.T) {
 // error_policy halt its last error names the plugin and the cause, the rest is counted as
 // Undelivered.Failed, and the child is gone.
 func TestIsolatedMaxRestartsHalt(t *testing.T) {
-	lib := faultyLib(t, false)
+	lib := ctest.FaultyPlugin(t, false)
 	dir := t.TempDir()
 	out, marker := filepath.Join(dir, "out.txt"), filepath.Join(dir, "marker")
 	cfg := writeConfig(t, dir, "faulty.json5", fmt.Sprintf(`{libpath: %q, isolation: "process", max_restarts: 0,

@@ -16,13 +16,7 @@ import (
 // recording into dir/out; extra is more JSON5 keys.
 func faultyConfig(t *testing.T, dir, name, out string, cxx bool, extra string) string {
 	t.Helper()
-	var lib string
-	if cxx {
-		obj := ctest.CXXObject(t, "testdata/plugins/faulty_throw.cpp")
-		lib = ctest.Plugin(t, "faulty_cxx", "testdata/plugins/faulty.c", "-DFAULTY_CXX", obj, "-Wl,--no-as-needed", "-lstdc++")
-	} else {
-		lib = ctest.Plugin(t, "faulty", "testdata/plugins/faulty.c")
-	}
+	lib := ctest.FaultyPlugin(t, cxx)
 	return writeFile(t, dir, name, fmt.Sprintf("{libpath: %q, out: %q, marker: %q, %s}", lib,
 		filepath.Join(dir, out), filepath.Join(dir, name+".marker"), extra))
 }
@@ -41,24 +35,15 @@ func TestReplayIsolatedCrash(t *testing.T) {
 		t.Fatalf("reference replay: exit %d: %s", r.code, r.stderr)
 	}
 	want := events(t, filepath.Join(dir, "ref.out"))
-	for _, tc := range []struct {
-		fault, cause string
-		cxx          bool
-	}{
-		{"segv", "signal SIGSEGV", false},
-		{"abort", "signal SIGABRT", false},
-		{"throw", "signal SIGABRT", true},
-		{"exit", "exit status 3", false},
-		{"hang", "no answer in 1s", false},
-	} {
-		t.Run(tc.fault, func(t *testing.T) {
-			cfg := faultyConfig(t, dir, tc.fault+".json5", tc.fault+".out", tc.cxx,
-				fmt.Sprintf(`isolation: "process", call_timeout: "1s", fault: %q, at: 30`, tc.fault))
+	for _, tc := range ctest.Faults {
+		t.Run(tc.Name, func(t *testing.T) {
+			cfg := faultyConfig(t, dir, tc.Name+".json5", tc.Name+".out", tc.CXX,
+				fmt.Sprintf(`isolation: "process", call_timeout: "1s", fault: %q, at: 30`, tc.Name))
 			r := run(t, dir, "replay", "--plugin", cfg, "--input", chain, "--json", "--log-level", "error")
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
-			if got := events(t, filepath.Join(dir, tc.fault+".out")); !slices.Equal(got, want) {
+			if got := events(t, filepath.Join(dir, tc.Name+".out")); !slices.Equal(got, want) {
 				t.Errorf("record: %d events, the uninterrupted run %d (every event exactly once, in order)", len(got), len(want))
 			}
 			var sum cli.Summary
@@ -66,18 +51,18 @@ func TestReplayIsolatedCrash(t *testing.T) {
 				t.Fatalf("--json output: %v\n%s", err, r.stdout)
 			}
 			p := sum.Plugins[0]
-			if p.Restarts != 1 || p.RestartCause != tc.cause || p.Isolation != "process" || p.State != "active" || p.Events != uint64(len(want)) || p.Dropped != 0 {
+			if p.Restarts != 1 || p.RestartCause != tc.Cause || p.Isolation != "process" || p.State != "active" || p.Events != uint64(len(want)) || p.Dropped != 0 {
 				t.Errorf("summary: restarts %d cause %q isolation %q state %s events %d dropped %d; want 1 %q process active %d 0",
-					p.Restarts, p.RestartCause, p.Isolation, p.State, p.Events, p.Dropped, tc.cause, len(want))
+					p.Restarts, p.RestartCause, p.Isolation, p.State, p.Events, p.Dropped, tc.Cause, len(want))
 			}
-			if !strings.Contains(r.stderr, `"plugin":"faulty"`) || !strings.Contains(r.stderr, tc.cause) || !strings.Contains(r.stderr, "last_acked_height") {
+			if !strings.Contains(r.stderr, `"plugin":"faulty"`) || !strings.Contains(r.stderr, tc.Cause) || !strings.Contains(r.stderr, "last_acked_height") {
 				t.Errorf("stderr lacks the plugin's name, the cause or the last acknowledged height:\n%s", r.stderr)
 			}
 			// The text summary says it too.
-			cfg2 := faultyConfig(t, dir, tc.fault+"2.json5", tc.fault+"2.out", tc.cxx,
-				fmt.Sprintf(`isolation: "process", call_timeout: "1s", fault: %q, at: 30`, tc.fault))
+			cfg2 := faultyConfig(t, dir, tc.Name+"2.json5", tc.Name+"2.out", tc.CXX,
+				fmt.Sprintf(`isolation: "process", call_timeout: "1s", fault: %q, at: 30`, tc.Name))
 			r = run(t, dir, "replay", "--plugin", cfg2, "--input", chain, "--log-level", "disabled")
-			if line := "faulty: child process restarted 1 times (last cause: " + tc.cause + ")"; r.code != 0 || !strings.Contains(r.stdout, line) {
+			if line := "faulty: child process restarted 1 times (last cause: " + tc.Cause + ")"; r.code != 0 || !strings.Contains(r.stdout, line) {
 				t.Errorf("exit %d, text summary lacks %q:\n%s", r.code, line, r.stdout)
 			}
 		})
