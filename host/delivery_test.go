@@ -69,14 +69,21 @@ func (p *seqPlugin) OnBroadcast(ev abi.Event) error {
 }
 
 // broadcastWhile broadcasts Block events of heights 1, 2, … without pause (half of them
-// in batches of 3) until stop is set, and returns the last height sent.
+// in batches of 3) until stop is set, and returns the last height sent. It returns once
+// the first events are out, so that what the caller does next overlaps a running
+// broadcaster (on a loaded machine the goroutine may otherwise start after the caller's
+// loop is over and send nothing).
 func broadcastWhile(t *testing.T, m *host.Manager, stop *atomic.Bool) <-chan uint32 {
 	t.Helper()
 	last := make(chan uint32, 1)
+	started := make(chan struct{})
 	go func() {
 		h := uint32(0)
 		batch := make([]abi.Event, 3)
 		for i := 0; !stop.Load(); i++ {
+			if i == 2 {
+				close(started) // the caller's reloads overlap a running broadcaster
+			}
 			if i%2 == 0 {
 				h++
 				if err := m.Broadcast(abi.Event{Kind: abi.Block, BlockHeight: h}); err != nil {
@@ -94,6 +101,7 @@ func broadcastWhile(t *testing.T, m *host.Manager, stop *atomic.Bool) <-chan uin
 		}
 		last <- h
 	}()
+	<-started
 	return last
 }
 
