@@ -162,7 +162,7 @@ func (m *Manager) broadcastJournaled(b *batch) error {
 			continue
 		}
 		if t.arena == nil && cur.inst.encoded() {
-			p := m.arenas.Get().(*pooledArena)
+			p := m.getArena()
 			if t == b {
 				pa = p
 			} else {
@@ -176,7 +176,7 @@ func (m *Manager) broadcastJournaled(b *batch) error {
 	}
 	for _, p := range []*pooledArena{pa, pj} {
 		if p != nil {
-			m.arenas.Put(p)
+			m.putArena(p)
 		}
 	}
 	return halt

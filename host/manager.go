@@ -49,7 +49,8 @@ type Manager struct {
 	slots atomic.Pointer[[]*slot] // copy-on-write, in load order
 	mask  atomic.Uint64           // union of the active slots' subscriptions
 
-	arenas sync.Pool // *pooledArena
+	spare  atomic.Pointer[pooledArena] // the last arena put back: one swap, no pool, on the hot path
+	arenas sync.Pool                   // *pooledArena, when spare is taken (concurrent broadcasts)
 
 	// The journal (journal.go); nil without WithJournal.
 	journal  *journal.Journal
@@ -100,6 +101,21 @@ func FromConfigFiles(paths []string, opts ...Option) (*Manager, error) {
 // pooledArena owns an arena for the pool; when the pool drops it and the collector frees
 // it, a cleanup releases the arena's memory (which is outside the Go heap).
 type pooledArena struct{ a *cabi.Arena }
+
+// getArena returns an arena for one broadcast's encoding; putArena gives it back. The
+// common case (broadcasts from one goroutine) costs one atomic swap each way.
+func (m *Manager) getArena() *pooledArena {
+	if p := m.spare.Swap(nil); p != nil {
+		return p
+	}
+	return m.arenas.Get().(*pooledArena)
+}
+
+func (m *Manager) putArena(p *pooledArena) {
+	if !m.spare.CompareAndSwap(nil, p) {
+		m.arenas.Put(p)
+	}
+}
 
 func newPooledArena() *pooledArena {
 	p := &pooledArena{a: cabi.NewArena()}
@@ -177,7 +193,7 @@ func (m *Manager) broadcast(b *batch) error {
 			continue
 		}
 		if b.arena == nil && cur.inst.encoded() {
-			pa = m.arenas.Get().(*pooledArena)
+			pa = m.getArena()
 			b.encode(pa.a)
 		}
 		if err := s.deliver(b, false); err != nil && halt == nil {
@@ -185,7 +201,7 @@ func (m *Manager) broadcast(b *batch) error {
 		}
 	}
 	if pa != nil {
-		m.arenas.Put(pa)
+		m.putArena(pa)
 	}
 	return halt
 }
