@@ -54,8 +54,9 @@ func (s *Server) URL() string { return s.ClientURL() }
 // store directory: what JetStream had stored is there again, and clients reconnect.
 // JetStream recovers its streams before the server accepts clients, so a client of the
 // restarted server sees them whole. (Shutdown stops the server cleanly; a killed server
-// loses no more, as the file store writes each message to the file as it stores it and
-// only fsyncs at intervals, which matters for a machine's crash, not a process's.)
+// loses no more: for a stream of one replica the file store writes each message to its
+// file before the acknowledgement and only fsyncs at intervals, which matters for a
+// machine's crash, not a process's.)
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Shutdown()
