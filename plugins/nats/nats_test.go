@@ -287,13 +287,6 @@ func TestResumeMidHeight(t *testing.T) {
 // the same store resumes from the stream (ResumeHeight), and the stream holds every event
 // once, in order.
 func TestServerKilledMidReplayHalt(t *testing.T) {
-	if os.Getenv("SLIPSTREAM_NATS_RESTART_TEST") != "1" {
-		// Known open defect (issue 17 stays open): in about one run in three the replay after
-		// the in-process server's restart finds the stream empty (resume height 0), so the
-		// stream's recovery after a kill is not yet proven. Run it with
-		// SLIPSTREAM_NATS_RESTART_TEST=1 while fixing it.
-		t.Skip("restart recovery flaky (1 in 3): set SLIPSTREAM_NATS_RESTART_TEST=1 to run")
-	}
 	srv := natstest.Start(t)
 	heights := chainEvents(1, 200)
 	cfg := writeConfig(t, srv.URL(), `error_policy: "halt"`)
@@ -302,8 +295,14 @@ func TestServerKilledMidReplayHalt(t *testing.T) {
 		t.Fatal(err)
 	}
 	var haltErr error
+	var atKill uint64
 	for i, evs := range heights {
 		if i == 120 {
+			// Mid-replay: part of it stored, the rest in flight (the plugin does not wait
+			// for each acknowledgement, so on a loaded machine the server may not have
+			// stored anything yet; the stream would then be empty, rightly resumed from 0).
+			srv.WaitStored(t, natsplugin.DefaultStream, 1)
+			atKill = srv.Stored(t, natsplugin.DefaultStream)
 			srv.Shutdown()
 		}
 		if haltErr = m.BroadcastBatch(evs); haltErr != nil {
@@ -315,9 +314,12 @@ func TestServerKilledMidReplayHalt(t *testing.T) {
 		t.Fatalf("broadcast with the server down: %v, want ErrHalted and ErrNotStored", haltErr)
 	}
 	srv.Restart(t)
+	if got := srv.Stored(t, natsplugin.DefaultStream); got < atKill {
+		t.Fatalf("the restarted server's stream holds %d messages, %d before the kill", got, atKill)
+	}
 	info, err := replay(t, cfg, heights)
 	if err != nil || info.ResumeHeight == 0 || info.ResumeHeight > 121 {
-		t.Fatalf("replay after the restart: %v, resume height %d", err, info.ResumeHeight)
+		t.Fatalf("replay after the restart: %v, resume height %d, want 1..121 (the stream held %d messages at the kill)", err, info.ResumeHeight, atKill)
 	}
 	compare(t, readStream(t, srv.URL(), ""), expected(heights, abi.MaskAll))
 }
