@@ -4,33 +4,33 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/slipstream-go/slipstream/historydb"
 	"github.com/slipstream-go/slipstream/internal/ctest"
+	"github.com/slipstream-go/slipstream/internal/ctest/histtest"
+	"github.com/slipstream-go/slipstream/internal/testpg"
 )
 
-// TestCrashAndResumeSoak kills (SIGKILL) a `slipstream replay` into the history plugin
-// (SQLite) and the Rust NDJSON plugin at random moments of the chain and re-runs the same
-// command each time: with ABI 1.1 every plugin resumes from its own height (resume_height)
-// with no flag, so the database must end row for row, and the NDJSON file line for line,
-// equal to an uninterrupted replay (which TestHistoryPluginRandomChain proves equal to the
-// store's state), no event twice. A second mode resumes with --from-height, which stays for
-// other uses. make test runs a short chain and one kill; make soak (SLIPSTREAM_SOAK=1) a
-// long one with five.
+// TestCrashAndResumeSoak kills (SIGKILL) a `slipstream replay` into the history plugin on
+// SQLite, the history plugin on PostgreSQL (a private PostgreSQL 15 server, see testpg) and
+// the Rust NDJSON plugin at random moments of the chain and re-runs the same command each
+// time: with ABI 1.1 every plugin resumes from its own height (resume_height) with no flag,
+// so both databases must end row for row, and the NDJSON file line for line, equal to an
+// uninterrupted replay (which TestHistoryPluginRandomChain proves equal to the store's
+// state), no event twice. A second mode resumes with --from-height (SQLite only: the flag
+// is one height for every plugin), which stays for other uses. make test runs a short chain
+// and one kill; make soak (SLIPSTREAM_SOAK=1) a long one with five.
 func TestCrashAndResumeSoak(t *testing.T) {
 	blocks, kills := 1500, 1
 	if os.Getenv("SLIPSTREAM_SOAK") == "1" {
@@ -46,33 +46,41 @@ func TestCrashAndResumeSoak(t *testing.T) {
 	chainFile := filepath.Join(dir, "chain.ndjson")
 	run(t, bin, "gen", "-q", "--blocks", strconv.Itoa(blocks), "--ops", "48", "--stakers", "20", "--seed", "11", "-o", chainFile)
 
-	// configsFor writes the two plugins' configs for one run, into their own directory
-	// (one library file may be loaded once per manager: each run gets its copies).
-	configsFor := func(name string) (history, ndjson string) {
+	pg := testpg.Start(t)
+
+	// configsFor writes the three plugins' configs for one run, into their own directories
+	// (one library file may be loaded once per manager: each plugin gets its copy); the
+	// PostgreSQL history plugin writes into the schema named after the run.
+	configsFor := func(name string) (history, historyPG, ndjson string) {
 		d := filepath.Join(dir, name)
-		if err := os.Mkdir(d, 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(d, "pg"), 0o700); err != nil {
 			t.Fatal(err)
 		}
 		history = writeConfig(t, d, "history.json5", copyLib(t, lib, d), "sqlite", strconv.Quote("history.db"))
+		historyPG = writeConfig(t, d, "history_pg.json5", copyLib(t, lib, filepath.Join(d, "pg")), "name", `"history_pg"`,
+			"postgres", strconv.Quote(pg.DSN), "schema", strconv.Quote(pgSchema(name)))
 		ndjson = writeConfig(t, d, "ndjson.json5", copyLib(t, rust, d), "path", strconv.Quote("events.ndjson"))
-		return history, ndjson
+		return history, historyPG, ndjson
 	}
-	cleanH, cleanN := configsFor("clean")
-	run(t, bin, "replay", "--progress", "never", "--plugin", cleanH, "--plugin", cleanN, "--input", chainFile)
-	want := dumpHistory(t, filepath.Join(dir, "clean", "history.db"))
+	cleanH, cleanP, cleanN := configsFor("clean")
+	run(t, bin, "replay", "--progress", "never", "--plugin", cleanH, "--plugin", cleanP, "--plugin", cleanN, "--input", chainFile)
+	want := histtest.Dump(t, histtest.SQLite(filepath.Join(dir, "clean", "history.db")))
+	if got := histtest.Dump(t, histtest.Postgres(pg.DSN, pgSchema("clean"))); !maps.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("an uninterrupted replay wrote different rows into PostgreSQL and SQLite: %s", histtest.Diff(got, want))
+	}
 	wantLines := ctest.ReadLines(t, filepath.Join(dir, "clean", "events.ndjson"))
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for _, mode := range []string{"same-command", "from-last-height"} {
 		t.Run(mode, func(t *testing.T) {
-			cfgH, cfgN := configsFor(mode)
+			cfgH, cfgP, cfgN := configsFor(mode)
 			dbPath := filepath.Join(filepath.Dir(cfgH), "history.db")
 			replay := func() []string {
 				args := []string{"replay", "--progress", "never", "--plugin", cfgH, "--input", chainFile}
 				if mode == "same-command" {
-					args = append(args, "--plugin", cfgN)
+					args = append(args, "--plugin", cfgP, "--plugin", cfgN)
 				} else if _, err := os.Stat(dbPath); err == nil {
-					args = append(args, "--from-height", resumeHeight(t, dbPath))
+					args = append(args, "--from-height", resumeHeight(t, histtest.SQLite(dbPath)))
 				}
 				return args
 			}
@@ -81,17 +89,19 @@ func TestCrashAndResumeSoak(t *testing.T) {
 				part := blocks / (kills + 1)
 				at := uint32(part*k + rng.IntN(part/2+1))
 				t.Logf("kill %d: once height %d is stored", k, at)
-				killMidway(t, bin, replay(), dbPath, at)
+				killMidway(t, bin, replay(), histtest.SQLite(dbPath), at)
 			}
 			out, err := exec.Command(bin, append(replay(), "--json")...).Output()
 			if err != nil {
 				t.Fatalf("the last replay: %v", err)
 			}
-			got := dumpHistory(t, dbPath)
-			for table, rows := range want {
-				if !slices.Equal(got[table], rows) {
-					t.Errorf("table %s: %d rows after crash and resume, %d in an uninterrupted replay (first difference at %d)",
-						table, len(got[table]), len(rows), firstDiff(got[table], rows))
+			dbs := map[string]histtest.DB{"SQLite": histtest.SQLite(dbPath)}
+			if mode == "same-command" {
+				dbs["PostgreSQL"] = histtest.Postgres(pg.DSN, pgSchema(mode))
+			}
+			for name, db := range dbs {
+				if got := histtest.Dump(t, db); !maps.EqualFunc(got, want, slices.Equal) {
+					t.Errorf("%s after crash and resume, against an uninterrupted replay: %s", name, histtest.Diff(got, want))
 				}
 			}
 			if mode != "same-command" {
@@ -99,7 +109,7 @@ func TestCrashAndResumeSoak(t *testing.T) {
 			}
 			if gotLines := ctest.ReadLines(t, filepath.Join(filepath.Dir(cfgN), "events.ndjson")); !slices.Equal(gotLines, wantLines) {
 				t.Errorf("NDJSON: %d lines after crash and resume, %d in an uninterrupted replay (first difference at %d)",
-					len(gotLines), len(wantLines), firstDiff(gotLines, wantLines))
+					len(gotLines), len(wantLines), histtest.FirstDiff(gotLines, wantLines))
 			}
 			var sum struct {
 				Plugins []struct {
@@ -111,6 +121,9 @@ func TestCrashAndResumeSoak(t *testing.T) {
 			if err := json.Unmarshal(out, &sum); err != nil {
 				t.Fatalf("the last replay's --json: %v\n%s", err, out)
 			}
+			if len(sum.Plugins) != 3 {
+				t.Fatalf("the last replay's --json lists %d plugins, want 3:\n%s", len(sum.Plugins), out)
+			}
 			for _, p := range sum.Plugins {
 				if p.ResumeHeight == 0 || p.Skipped == 0 {
 					t.Errorf("%s: resume_height %d, skipped %d: the last run did not resume from the plugin's own height", p.Name, p.ResumeHeight, p.Skipped)
@@ -120,9 +133,9 @@ func TestCrashAndResumeSoak(t *testing.T) {
 	}
 }
 
-// killMidway runs slipstream with args and SIGKILLs it once the history database dbPath
-// holds a block at height >= at.
-func killMidway(t *testing.T, bin string, args []string, dbPath string, at uint32) {
+// killMidway runs slipstream with args and SIGKILLs it once the history database db holds
+// a block at height >= at.
+func killMidway(t *testing.T, bin string, args []string, db histtest.DB, at uint32) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var output bytes.Buffer
@@ -145,8 +158,8 @@ func killMidway(t *testing.T, bin string, args []string, dbPath string, at uint3
 			<-exited
 			t.Fatalf("the replay did not reach height %d (last seen %d, last error %v); its output:\n%s", at, seen, lastErr, output.Bytes())
 		case <-time.After(10 * time.Millisecond):
-			if _, err := os.Stat(dbPath); err == nil {
-				seen, lastErr = maxHeight(t, dbPath)
+			if db.Exists() {
+				seen, lastErr = histtest.MaxHeight(t, db)
 				reached = seen >= at
 			}
 		}
@@ -167,88 +180,15 @@ func run(t *testing.T, bin string, args ...string) {
 	}
 }
 
-func openDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := historydb.OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
-// maxHeight is the highest block the history database holds (0 and the error if it cannot
-// tell yet: schema not created, database busy).
-func maxHeight(t *testing.T, path string) (uint32, error) {
-	t.Helper()
-	db := openDB(t, path)
-	defer db.Close()
-	var h sql.NullInt64
-	if err := db.QueryRowContext(context.Background(), "SELECT max(block_height) FROM blocks").Scan(&h); err != nil {
-		return 0, err
-	}
-	return uint32(h.Int64), nil
-}
+// pgSchema is the PostgreSQL schema of a run's history plugin.
+func pgSchema(run string) string { return "crash_" + strings.ReplaceAll(run, "-", "_") }
 
 // resumeHeight is the height a resumed replay starts delivering from.
-func resumeHeight(t *testing.T, path string) string {
+func resumeHeight(t *testing.T, d histtest.DB) string {
 	t.Helper()
-	h, err := maxHeight(t, path)
+	h, err := histtest.MaxHeight(t, d)
 	if err != nil {
-		t.Fatalf("reading the last stored height of %s: %v", path, err)
+		t.Fatalf("reading the last stored height of %s: %v", d, err)
 	}
 	return strconv.FormatUint(uint64(h)+1, 10)
-}
-
-// dumpHistory returns every row of the history tables, in primary-key order, as text.
-func dumpHistory(t *testing.T, path string) map[string][]string {
-	t.Helper()
-	db := openDB(t, path)
-	defer db.Close()
-	queries := map[string]string{
-		"mapping_history":  "SELECT program_id, mapping_name, key, block_height, seq, value FROM mapping_history ORDER BY 1, 2, 3, 4, 5",
-		"mapping_removals": "SELECT program_id, mapping_name, block_height, seq FROM mapping_removals ORDER BY 1, 2, 3, 4",
-		"staking_rewards":  "SELECT staker, validator, block_height, reward, new_stake FROM staking_rewards ORDER BY 1, 3",
-		"blocks":           "SELECT block_height, block FROM blocks ORDER BY 1",
-	}
-	out := map[string][]string{}
-	for table, q := range queries {
-		rows, err := db.Query(q)
-		if err != nil {
-			t.Fatalf("%s: %v", table, err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			line := ""
-			for _, v := range vals {
-				if b, ok := v.([]byte); ok {
-					line += hex.EncodeToString(b) + " "
-				} else {
-					line += fmt.Sprint(v) + " "
-				}
-			}
-			out[table] = append(out[table], line)
-		}
-		rows.Close()
-		if len(out[table]) == 0 {
-			t.Fatalf("table %s is empty: the chain exercised nothing", table)
-		}
-	}
-	return out
-}
-
-func firstDiff(a, b []string) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
 }

@@ -3,16 +3,20 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slipstream-go/slipstream/internal/ctest"
+	"github.com/slipstream-go/slipstream/internal/ctest/histtest"
+	"github.com/slipstream-go/slipstream/internal/testpg"
 )
 
 // TestReplayJournalAdminGap: with --journal and --admin, a plugin DELETEd at one height and
@@ -39,35 +43,7 @@ func TestReplayJournalAdminGap(t *testing.T) {
 		"--admin", "127.0.0.1:0", "--admin-token-file", tokenFile, "--plugin-dir", dir)
 	cmd.Dir = dir
 	base, _ := startWithAdmin(t, cmd)
-	do := func(method, path, body string) int {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer s3cret")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if path == "/journal" {
-			var j struct {
-				Last uint32 `json:"last_height"`
-			}
-			if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
-				t.Fatal(err)
-			}
-			return int(j.Last)
-		}
-		return resp.StatusCode
-	}
-	waitHeight := func(h int) {
-		deadline := time.Now().Add(2 * time.Minute)
-		for do("GET", "/journal", "") < h {
-			if time.Now().After(deadline) {
-				t.Fatalf("the journal did not reach height %d", h)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	do, waitHeight := adminClient(t, base, "s3cret")
 	waitHeight(200)
 	if code := do("DELETE", "/plugins/recorder", ""); code != http.StatusNoContent {
 		t.Fatalf("DELETE: %d", code)
@@ -92,6 +68,113 @@ func TestReplayJournalAdminGap(t *testing.T) {
 			t.Fatalf("Block event %d is at height %d, want %d (the first load ended at %d)", i, h, all[0]+uint32(i), last)
 		}
 	}
+}
+
+// TestReplayJournalAdminGapHistory is TestReplayJournalAdminGap with the real history
+// plugin (plugins/example_c), on SQLite and on PostgreSQL: DELETEd at one height and POSTed
+// back, with the same config, a thousand blocks later, it resumes from its own position
+// (resume_height, read from its database) and the journal gives it every block it missed:
+// its database ends row for row equal to the one of an uninterrupted replay.
+func TestReplayJournalAdminGapHistory(t *testing.T) {
+	t.Parallel()
+	lib := ctest.HistoryPlugin(t)
+	const blocks = 2500
+	chain := []string{"--synthetic", "--blocks", strconv.Itoa(blocks), "--ops", "4", "--stakers", "2", "--abort-rate", "0"}
+	backends := []struct {
+		name string
+		db   func(t *testing.T, dir string) (histtest.DB, string) // the database and the config's keys
+	}{
+		{"sqlite", func(t *testing.T, dir string) (histtest.DB, string) {
+			return histtest.SQLite(filepath.Join(dir, "history.db")), "sqlite: 'history.db'"
+		}},
+		{"postgres", func(t *testing.T, dir string) (histtest.DB, string) {
+			srv := testpg.Start(t)
+			return histtest.Postgres(srv.DSN, "gap"), fmt.Sprintf("postgres: %q, schema: 'gap'", srv.DSN)
+		}},
+	}
+	for _, bk := range backends {
+		t.Run(bk.name, func(t *testing.T) {
+			t.Parallel()
+			cleanDir, dir := t.TempDir(), t.TempDir()
+			db, keys := bk.db(t, dir)
+			// The uninterrupted replay, into its own file or schema.
+			cleanDB, cleanKeys := histtest.SQLite(filepath.Join(cleanDir, "history.db")), "sqlite: 'history.db'"
+			if db.DSN != "" {
+				cleanDB, cleanKeys = histtest.Postgres(db.DSN, "clean"), fmt.Sprintf("postgres: %q, schema: 'clean'", db.DSN)
+			}
+			cleanCfg := writeFile(t, cleanDir, "history.json5", fmt.Sprintf("{libpath: %q, %s}", lib, cleanKeys))
+			if r := run(t, cleanDir, append([]string{"replay", "--progress", "never", "--plugin", cleanCfg}, chain...)...); r.code != 0 {
+				t.Fatalf("the uninterrupted replay: exit %d\n%s", r.code, r.stderr)
+			}
+			want := histtest.Dump(t, cleanDB)
+
+			cfg := writeFile(t, dir, "history.json5", fmt.Sprintf("{libpath: %q, %s}", lib, keys))
+			pacer := writeFile(t, dir, "pacer.json5", fmt.Sprintf("{libpath: %q, name: 'pacer', out: %q, events: 8, sleep_us: 3000}",
+				ctest.Plugin(t, "recorder", "testdata/plugins/recorder.c"), filepath.Join(dir, "pacer.out")))
+			tokenFile := writeFile(t, dir, "token", "s3cret\n")
+			cmd := exec.Command(bin, append([]string{"replay", "--progress", "never", "--plugin", cfg, "--plugin", pacer,
+				"--journal", filepath.Join(dir, "journal"), "--admin", "127.0.0.1:0", "--admin-token-file", tokenFile,
+				"--plugin-dir", dir}, chain...)...)
+			cmd.Dir = dir
+			base, stderrText := startWithAdmin(t, cmd)
+			do, waitHeight := adminClient(t, base, "s3cret")
+			waitHeight(200)
+			if code := do("DELETE", "/plugins/history", ""); code != http.StatusNoContent {
+				t.Fatalf("DELETE: %d", code)
+			}
+			last, err := histtest.MaxHeight(t, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitHeight(int(last) + 1000)
+			if code := do("POST", "/plugins", `{"config_file": "history.json5"}`); code != http.StatusCreated {
+				t.Fatalf("POST: %d", code)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("replay: %v\n%s", err, stderrText())
+			}
+			t.Logf("deleted with height %d stored, posted back after height %d", last, last+1000)
+			if got := histtest.Dump(t, db); !maps.EqualFunc(got, want, slices.Equal) {
+				t.Errorf("after the gap, against an uninterrupted replay: %s", histtest.Diff(got, want))
+			}
+		})
+	}
+}
+
+// adminClient returns, for the admin API at base with the token, a function doing a request
+// (the status, or for GET /journal the journal's last height) and one waiting until the
+// journal holds height h.
+func adminClient(t *testing.T, base, token string) (do func(method, path, body string) int, waitHeight func(h int)) {
+	do = func(method, path, body string) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if path == "/journal" {
+			var j struct {
+				Last uint32 `json:"last_height"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
+				t.Fatal(err)
+			}
+			return int(j.Last)
+		}
+		return resp.StatusCode
+	}
+	waitHeight = func(h int) {
+		deadline := time.Now().Add(2 * time.Minute)
+		for do("GET", "/journal", "") < h {
+			if time.Now().After(deadline) {
+				t.Fatalf("the journal did not reach height %d", h)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return do, waitHeight
 }
 
 // blockHeights returns the heights of the Block events a recorder wrote.
