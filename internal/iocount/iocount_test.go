@@ -1,7 +1,6 @@
 package iocount
 
 import (
-	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -36,8 +35,6 @@ func TestReaderCounts(t *testing.T) {
 // shortWriter takes room bytes at the most, then fails.
 type shortWriter struct{ room int }
 
-var errFull = errors.New("full")
-
 func (w *shortWriter) Write(p []byte) (int, error) {
 	if len(p) <= w.room {
 		w.room -= len(p)
@@ -45,7 +42,7 @@ func (w *shortWriter) Write(p []byte) (int, error) {
 	}
 	n := w.room
 	w.room = 0
-	return n, errFull
+	return n, io.ErrShortWrite
 }
 
 func TestWriterCounts(t *testing.T) {
@@ -53,7 +50,7 @@ func TestWriterCounts(t *testing.T) {
 	if n, err := c.Write([]byte("abc")); n != 3 || err != nil || c.N != 3 {
 		t.Fatalf("Write(abc) = %d, %v; N = %d, want 3, nil; 3", n, err, c.N)
 	}
-	if n, err := c.Write([]byte("defg")); n != 2 || !errors.Is(err, errFull) || c.N != 5 {
-		t.Fatalf("Write(defg) = %d, %v; N = %d, want 2, %v; 5", n, err, c.N, errFull)
+	if n, err := c.Write([]byte("defg")); n != 2 || err != io.ErrShortWrite || c.N != 5 {
+		t.Fatalf("Write(defg) = %d, %v; N = %d, want 2, %v; 5", n, err, c.N, io.ErrShortWrite)
 	}
 }
