@@ -70,6 +70,20 @@ func only(ls []string, prefixes ...string) []string {
 	return out
 }
 
+// loadBroadcast loads the plugin of cfg into a new manager with opts and broadcasts evBlock n
+// times to it, whatever the broadcasts return; the caller unloads or shuts down the manager.
+func loadBroadcast(t *testing.T, cfg string, n int, opts ...host.Option) *host.Manager {
+	t.Helper()
+	m := host.NewManager(opts...)
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		m.Broadcast(evBlock)
+	}
+	return m
+}
+
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer = ctest.LogBuffer
 
