@@ -257,15 +257,9 @@ func (p *blockingLoad) OnLoad(f string, r bool) error {
 func TestUndeliveredByCause(t *testing.T) {
 	t.Run("disable_mid_batch", func(t *testing.T) {
 		cfg, out := recorderSetup(t, "recorder", "events: 8, fail_every: 1, error_policy: 'disable', max_consecutive_errors: 10")
-		m := host.NewManager(host.WithLogger(zerolog.Nop()))
+		m := loadManager(t, cfg, host.WithLogger(zerolog.Nop()))
 		defer m.Unload()
-		if _, err := m.LoadPlugin(cfg); err != nil {
-			t.Fatal(err)
-		}
-		evs := make([]abi.Event, 20)
-		for i := range evs {
-			evs[i] = abi.Event{Kind: abi.Block, BlockHeight: uint32(i)}
-		}
+		evs := bareBlocks(20, 0)
 		m.BroadcastBatch(evs)
 		for i := 0; i < 24; i++ {
 			m.BroadcastBatch(evs)
@@ -349,15 +343,9 @@ func TestFlush(t *testing.T) {
 // events of the batch failed; an empty message reads "(no message)" (issue 18.13).
 func TestCallbackErrorSaysWhere(t *testing.T) {
 	cfg, _ := recorderSetup(t, "recorder", "fail_every: 2, error_policy: 'halt'")
-	m := host.NewManager(host.WithLogger(zerolog.Nop()))
+	m := loadManager(t, cfg, host.WithLogger(zerolog.Nop()))
 	defer m.Unload()
-	if _, err := m.LoadPlugin(cfg); err != nil {
-		t.Fatal(err)
-	}
-	evs := make([]abi.Event, 6)
-	for i := range evs {
-		evs[i] = abi.Event{Kind: abi.Block, BlockHeight: uint32(100 + i)}
-	}
+	evs := bareBlocks(6, 100)
 	err := m.BroadcastBatch(evs)
 	var ce *host.CallbackError
 	if !errors.As(err, &ce) || ce.Failed != 3 || ce.Events != 6 || ce.FirstHeight != 100 || ce.LastHeight != 105 || ce.Kinds != abi.Mask(abi.Block) {
