@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 	"github.com/slipstream-go/slipstream/internal/journal"
 )
 
@@ -18,11 +19,11 @@ import (
 func benchBlock(h uint32) []abi.Event {
 	evs := make([]abi.Event, 0, 9)
 	for range 8 {
-		e := benchEvent
+		e := ctest.BenchEvent
 		e.BlockHeight = h
 		evs = append(evs, e)
 	}
-	return append(evs, abi.Event{Kind: abi.Block, BlockHeight: h, Block: field32})
+	return append(evs, abi.Event{Kind: abi.Block, BlockHeight: h, Block: ctest.Field32})
 }
 
 // loopBlocks reports allocations and hands evs to deliver once per b.Loop iteration, as the
