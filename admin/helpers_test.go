@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -107,6 +108,20 @@ func (e *env) config(dir, name, extra string) string {
 		e.t.Fatal(err)
 	}
 	return p
+}
+
+// loadNotify writes the config of the recorder plugin name (see config) into e.dir, loads it
+// through the API, then has the store notify n blocks (heights 0 to n-1); it returns what
+// the notifications returned, joined.
+func (e *env) loadNotify(name, extra string, n int) error {
+	e.t.Helper()
+	e.config(e.dir, name, extra)
+	e.mustStatus(e.do("POST", "/plugins", `{"config_file": "`+name+`.json5"}`, e.bearer()), 201, "load")
+	var errs []error
+	for i := range n {
+		errs = append(errs, e.store.NotifyBlock([]byte("b"), uint32(i)))
+	}
+	return errors.Join(errs...)
 }
 
 // out is the recorder output file of plugin name.

@@ -188,11 +188,7 @@ func TestMetrics(t *testing.T) {
 // cannot keep up (on_full drop).
 func TestMetricsAsyncQueue(t *testing.T) {
 	e := newEnv(t, func(c *admin.Config) { c.Store = nil })
-	e.config(e.dir, "slow", "delivery: 'async', queue_capacity: 4, on_full: 'drop', sleep_us: 20000, events: 8")
-	e.mustStatus(e.do("POST", "/plugins", `{"config_file": "slow.json5"}`, e.bearer()), 201, "load")
-	for i := range 50 {
-		e.store.NotifyBlock([]byte("b"), uint32(i))
-	}
+	e.loadNotify("slow", "delivery: 'async', queue_capacity: 4, on_full: 'drop', sleep_us: 20000, events: 8", 50)
 	mfs := scrape(t, e)
 	dropped := value(t, mfs, "slipstream_plugin_dropped_total", map[string]string{"plugin": "slow"})
 	depth := value(t, mfs, "slipstream_plugin_queue_depth", map[string]string{"plugin": "slow"})
@@ -334,11 +330,7 @@ type syncBuffer = ctest.LogBuffer
 // /metrics and in the plugin's JSON, and with the delivered ones they add up (issue 18.11).
 func TestMetricsDroppedByCause(t *testing.T) {
 	e := newEnv(t, func(c *admin.Config) { c.Store = nil })
-	e.config(e.dir, "flaky", "fail_every: 1, error_policy: 'disable', max_consecutive_errors: 2, events: 8")
-	e.mustStatus(e.do("POST", "/plugins", `{"config_file": "flaky.json5"}`, e.bearer()), 201, "load")
-	for i := range 10 {
-		e.store.NotifyBlock([]byte("b"), uint32(i))
-	}
+	e.loadNotify("flaky", "fail_every: 1, error_policy: 'disable', max_consecutive_errors: 2, events: 8", 10)
 	mfs := scrape(t, e)
 	for cause, want := range map[string]float64{"disabled": 8, "queue_full": 0, "drain_timeout": 0, "reload_overflow": 0, "failed": 0} {
 		if got := value(t, mfs, "slipstream_plugin_undelivered_total", map[string]string{"plugin": "flaky", "cause": cause}); got != want {
@@ -371,12 +363,8 @@ func TestMetricsDroppedByCause(t *testing.T) {
 // exposed in /metrics and in its JSON (ABI 1.1).
 func TestMetricsResumeHeight(t *testing.T) {
 	e := newEnv(t, func(c *admin.Config) { c.Store = nil })
-	e.config(e.dir, "resuming", "resume: 5, events: 8")
-	e.mustStatus(e.do("POST", "/plugins", `{"config_file": "resuming.json5"}`, e.bearer()), 201, "load")
-	for i := range 10 {
-		if err := e.store.NotifyBlock([]byte("b"), uint32(i)); err != nil {
-			t.Fatal(err)
-		}
+	if err := e.loadNotify("resuming", "resume: 5, events: 8", 10); err != nil {
+		t.Fatal(err)
 	}
 	mfs := scrape(t, e)
 	if got := gauge(t, mfs, "slipstream_plugin_resume_height", "resuming"); got != 5 {

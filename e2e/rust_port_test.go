@@ -21,13 +21,7 @@ func TestRustSnarkVMPortLoads(t *testing.T) {
 	dir := t.TempDir()
 	m, logs := newManager(t)
 	sent := newGoRecorder("sent")
-	if _, err := m.Register(sent, ""); err != nil {
-		t.Fatal(err)
-	}
-	name, err := m.LoadPlugin(writeConfig(t, dir, "tally.json5", lib))
-	if err != nil {
-		t.Fatal(err)
-	}
+	name := mustLoad(t, m, writeConfig(t, dir, "tally.json5", lib), sent)
 	if name != "snarkvm-tally" {
 		t.Errorf("name %q, want the trait's name() snarkvm-tally", name)
 	}

@@ -13,13 +13,8 @@ import (
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/cmem"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
-
-// field32 is a 32-byte field, the size of an Aleo address.
-var field32 = make([]byte, 32)
-
-// benchEvent is the benchmarks' event: four 32-byte fields.
-var benchEvent = abi.Event{Kind: abi.MappingUpdate, BlockHeight: 1, ProgramID: field32, MappingName: field32, Key: field32, Value: field32}
 
 func noopManager(b *testing.B, batch bool) *host.Manager {
 	b.Helper()
@@ -64,7 +59,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	m := noopManager(b, false)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := m.Broadcast(benchEvent); err != nil {
+		if err := m.Broadcast(ctest.BenchEvent); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,10 +71,7 @@ func BenchmarkBroadcastBatch(b *testing.B) {
 	for _, n := range []int{16, 256, 4096} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			m := noopManager(b, true)
-			evs := make([]abi.Event, n)
-			for i := range evs {
-				evs[i] = benchEvent
-			}
+			evs := ctest.BenchEvents(n)
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := m.BroadcastBatch(evs); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/rs/zerolog"
@@ -200,4 +201,23 @@ func childPass(s *slot, cur *loaded, evs []abi.Event, consecutive uint32, arena 
 		a.lat[i] = lat.Buckets[i] - lat0.Buckets[i]
 	}
 	return a
+}
+
+// childPipes opens the two pipe ends (read, write) that childEnv's value v names, "r,w":
+// parse turns each into a descriptor or handle (false: not a valid one); what names them in
+// the error.
+func childPipes(v, what string, parse func(string) (uintptr, bool)) (in, out *os.File, err error) {
+	parts := strings.Split(v, ",")
+	if len(parts) != 2 {
+		return nil, nil, fmt.Errorf("%s=%q: want two %s", childEnv, v, what)
+	}
+	var ids [2]uintptr
+	for i, p := range parts {
+		id, ok := parse(p)
+		if !ok {
+			return nil, nil, fmt.Errorf("%s=%q: want two %s", childEnv, v, what)
+		}
+		ids[i] = id
+	}
+	return os.NewFile(ids[0], "node-to-child"), os.NewFile(ids[1], "child-to-node"), nil
 }

@@ -37,15 +37,25 @@ const (
 	PolicyHalt
 )
 
-func (p ErrorPolicy) String() string {
-	switch p {
-	case PolicyDisable:
-		return "disable"
-	case PolicyHalt:
-		return "halt"
+// The config values of the host's enumerated settings, indexed by the setting's constant:
+// String prints them and ParseConfig reads them. A value out of range prints as the first
+// (the default).
+var (
+	errorPolicyNames = []string{"log", "disable", "halt"}
+	deliveryNames    = []string{"sync", "async"}
+	onFullNames      = []string{"block", "drop"}
+	isolationNames   = []string{"none", "process"}
+)
+
+// enumName is names[i], or names[0] (the default) when i is out of range.
+func enumName(names []string, i int) string {
+	if i < 0 || i >= len(names) {
+		return names[0]
 	}
-	return "log"
+	return names[i]
 }
+
+func (p ErrorPolicy) String() string { return enumName(errorPolicyNames, int(p)) }
 
 // Delivery says on which goroutine a plugin's broadcast callbacks run.
 type Delivery int
@@ -57,12 +67,7 @@ const (
 	DeliveryAsync
 )
 
-func (d Delivery) String() string {
-	if d == DeliveryAsync {
-		return "async"
-	}
-	return "sync"
-}
+func (d Delivery) String() string { return enumName(deliveryNames, int(d)) }
 
 // OnFull says what an async plugin's full queue does to the node.
 type OnFull int
@@ -74,12 +79,7 @@ const (
 	OnFullDrop
 )
 
-func (o OnFull) String() string {
-	if o == OnFullDrop {
-		return "drop"
-	}
-	return "block"
-}
+func (o OnFull) String() string { return enumName(onFullNames, int(o)) }
 
 // Defaults of the host settings.
 const (
@@ -103,12 +103,7 @@ const (
 	IsolationProcess
 )
 
-func (i Isolation) String() string {
-	if i == IsolationProcess {
-		return "process"
-	}
-	return "none"
-}
+func (i Isolation) String() string { return enumName(isolationNames, int(i)) }
 
 // Config is a parsed plugin config file (JSON5). The host reads the settings below; every
 // other key belongs to the plugin, which reads it in on_load (config_json, config_get).
@@ -360,9 +355,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		}
 		cfg.Name = n
 	}
-	cfg.ErrorPolicy = ErrorPolicy(enum("error_policy", []string{"log", "disable", "halt"}))
-	cfg.Delivery = Delivery(enum("delivery", []string{"sync", "async"}))
-	cfg.OnFull = OnFull(enum("on_full", []string{"block", "drop"}))
+	cfg.ErrorPolicy = ErrorPolicy(enum("error_policy", errorPolicyNames))
+	cfg.Delivery = Delivery(enum("delivery", deliveryNames))
+	cfg.OnFull = OnFull(enum("on_full", onFullNames))
 	posInt("max_consecutive_errors", &cfg.MaxConsecutiveErrors)
 	posInt("queue_capacity", &cfg.QueueCapacity)
 	duration := func(key string, dst *time.Duration) {
@@ -375,7 +370,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		}
 	}
 	duration("drain_timeout", &cfg.DrainTimeout)
-	cfg.Isolation = Isolation(enum("isolation", []string{"none", "process"}))
+	cfg.Isolation = Isolation(enum("isolation", isolationNames))
 	duration("call_timeout", &cfg.CallTimeout)
 	duration("restart_window", &cfg.RestartWindow)
 	if v, present := values["max_restarts"]; present {
@@ -544,34 +539,35 @@ func writeStrictJSON(b *bytes.Buffer, v any) {
 			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
 		}
 	case []any:
-		b.WriteByte('[')
-		for i, e := range v {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeStrictJSON(b, e)
-		}
-		b.WriteByte(']')
+		writeJSONList(b, '[', ']', len(v), func(i int) { writeStrictJSON(b, v[i]) })
 	case map[string]any:
 		keys := make([]string, 0, len(v))
 		for k := range v {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		b.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeStrictJSON(b, k)
+		writeJSONList(b, '{', '}', len(keys), func(i int) {
+			writeStrictJSON(b, keys[i])
 			b.WriteByte(':')
-			writeStrictJSON(b, v[k])
-		}
-		b.WriteByte('}')
+			writeStrictJSON(b, v[keys[i]])
+		})
 	default:
 		s, _ := json.Marshal(v)
 		b.Write(s)
 	}
+}
+
+// writeJSONList writes open, the n items (item(i) writes the i-th) separated by commas, and
+// close: the body of a JSON array or object.
+func writeJSONList(b *bytes.Buffer, open, close byte, n int, item func(i int)) {
+	b.WriteByte(open)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		item(i)
+	}
+	b.WriteByte(close)
 }
 
 // checkDepth scans raw JSON5 text for brackets outside strings and comments and refuses

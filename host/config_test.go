@@ -3,6 +3,7 @@ package host
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -327,5 +328,46 @@ func TestConfigSuspicious(t *testing.T) {
 				t.Errorf("Suspicious() = %v, want one naming %q and %q", got, tc.key, tc.like)
 			}
 		})
+	}
+}
+
+// TestConfigEnumNames: every value of an enumerated setting prints as the name the config
+// takes for it (and that name parses back to the value); a value out of range prints as
+// the setting's default.
+func TestConfigEnumNames(t *testing.T) {
+	for _, tc := range []struct {
+		key   string
+		names []string // by value, the default first
+		get   func(*Config) fmt.Stringer
+		of    func(int) fmt.Stringer
+	}{
+		{"error_policy", []string{"log", "disable", "halt"},
+			func(c *Config) fmt.Stringer { return c.ErrorPolicy }, func(i int) fmt.Stringer { return ErrorPolicy(i) }},
+		{"delivery", []string{"sync", "async"},
+			func(c *Config) fmt.Stringer { return c.Delivery }, func(i int) fmt.Stringer { return Delivery(i) }},
+		{"on_full", []string{"block", "drop"},
+			func(c *Config) fmt.Stringer { return c.OnFull }, func(i int) fmt.Stringer { return OnFull(i) }},
+		{"isolation", []string{"none", "process"},
+			func(c *Config) fmt.Stringer { return c.Isolation }, func(i int) fmt.Stringer { return Isolation(i) }},
+	} {
+		for i, name := range tc.names {
+			if got := tc.of(i).String(); got != name {
+				t.Errorf("%s value %d prints %q, want %q", tc.key, i, got, name)
+			}
+			text := fmt.Sprintf("{libpath: 'x.so', %s: %q}", tc.key, name)
+			cfg, err := ParseConfig("/etc/slipstream/p.json5", []byte(text))
+			if err != nil {
+				t.Errorf("%s: %v", text, err)
+				continue
+			}
+			if got := tc.get(cfg); got != tc.of(i) {
+				t.Errorf("%s parses to %v, want %v", text, got, tc.of(i))
+			}
+		}
+		for _, out := range []int{-1, len(tc.names), 99} {
+			if got := tc.of(out).String(); got != tc.names[0] {
+				t.Errorf("%s value %d prints %q, want the default %q", tc.key, out, got, tc.names[0])
+			}
+		}
 	}
 }

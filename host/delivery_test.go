@@ -257,15 +257,9 @@ func (p *blockingLoad) OnLoad(f string, r bool) error {
 func TestUndeliveredByCause(t *testing.T) {
 	t.Run("disable_mid_batch", func(t *testing.T) {
 		cfg, out := recorderSetup(t, "recorder", "events: 8, fail_every: 1, error_policy: 'disable', max_consecutive_errors: 10")
-		m := host.NewManager(host.WithLogger(zerolog.Nop()))
+		m := loadManager(t, cfg, host.WithLogger(zerolog.Nop()))
 		defer m.Unload()
-		if _, err := m.LoadPlugin(cfg); err != nil {
-			t.Fatal(err)
-		}
-		evs := make([]abi.Event, 20)
-		for i := range evs {
-			evs[i] = abi.Event{Kind: abi.Block, BlockHeight: uint32(i)}
-		}
+		evs := bareBlocks(20, 0)
 		m.BroadcastBatch(evs)
 		for i := 0; i < 24; i++ {
 			m.BroadcastBatch(evs)
@@ -281,28 +275,14 @@ func TestUndeliveredByCause(t *testing.T) {
 	})
 	t.Run("queue_full", func(t *testing.T) {
 		cfg, _ := recorderSetup(t, "recorder", "events: 8, delivery: 'async', queue_capacity: 2, on_full: 'drop', sleep_us: 2000")
-		m := host.NewManager(host.WithLogger(zerolog.Nop()))
-		if _, err := m.LoadPlugin(cfg); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 50; i++ {
-			m.Broadcast(evBlock)
-		}
-		c := m.Shutdown()[0].Counters
+		c := loadBroadcast(t, cfg, 50, host.WithLogger(zerolog.Nop())).Shutdown()[0].Counters
 		if c.Undelivered.QueueFull == 0 || c.Events+c.Undelivered.QueueFull != 50 || c.Dropped != c.Undelivered.Total() {
 			t.Errorf("events %d + queue full %d != 50 (%+v)", c.Events, c.Undelivered.QueueFull, c.Undelivered)
 		}
 	})
 	t.Run("drain_timeout", func(t *testing.T) {
 		cfg, _ := recorderSetup(t, "recorder", "events: 8, delivery: 'async', sleep_us: 20000, drain_timeout: '50ms'")
-		m := host.NewManager(host.WithLogger(zerolog.Nop()))
-		if _, err := m.LoadPlugin(cfg); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 30; i++ {
-			m.Broadcast(evBlock)
-		}
-		c := m.Shutdown()[0].Counters
+		c := loadBroadcast(t, cfg, 30, host.WithLogger(zerolog.Nop())).Shutdown()[0].Counters
 		if c.Undelivered.DrainTimeout == 0 || c.Events+c.Undelivered.DrainTimeout != 30 {
 			t.Errorf("events %d + drain timeout %d != 30", c.Events, c.Undelivered.DrainTimeout)
 		}
@@ -310,14 +290,7 @@ func TestUndeliveredByCause(t *testing.T) {
 	t.Run("async_halt", func(t *testing.T) {
 		cfg, _ := recorderSetup(t, "recorder", "events: 8, delivery: 'async', fail_every: 1, error_policy: 'halt'")
 		var logs syncBuffer
-		m := host.NewManager(host.WithLogger(testLogger(&logs)))
-		if _, err := m.LoadPlugin(cfg); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 40; i++ {
-			m.Broadcast(evBlock)
-		}
-		infos := m.Shutdown()
+		infos := loadBroadcast(t, cfg, 40, host.WithLogger(testLogger(&logs))).Shutdown()
 		c := infos[0].Counters
 		if c.Events+c.Undelivered.Failed != 40 || c.Errors != 1 || infos[0].State != host.StateFailed {
 			t.Errorf("events %d failed %d errors %d state %s", c.Events, c.Undelivered.Failed, c.Errors, infos[0].State)
@@ -370,15 +343,9 @@ func TestFlush(t *testing.T) {
 // events of the batch failed; an empty message reads "(no message)" (issue 18.13).
 func TestCallbackErrorSaysWhere(t *testing.T) {
 	cfg, _ := recorderSetup(t, "recorder", "fail_every: 2, error_policy: 'halt'")
-	m := host.NewManager(host.WithLogger(zerolog.Nop()))
+	m := loadManager(t, cfg, host.WithLogger(zerolog.Nop()))
 	defer m.Unload()
-	if _, err := m.LoadPlugin(cfg); err != nil {
-		t.Fatal(err)
-	}
-	evs := make([]abi.Event, 6)
-	for i := range evs {
-		evs[i] = abi.Event{Kind: abi.Block, BlockHeight: uint32(100 + i)}
-	}
+	evs := bareBlocks(6, 100)
 	err := m.BroadcastBatch(evs)
 	var ce *host.CallbackError
 	if !errors.As(err, &ce) || ce.Failed != 3 || ce.Events != 6 || ce.FirstHeight != 100 || ce.LastHeight != 105 || ce.Kinds != abi.Mask(abi.Block) {

@@ -203,11 +203,8 @@ func TestHardLinkLoadedOnce(t *testing.T) {
 	out := filepath.Join(dir, "out.txt")
 	a := writeConfig(t, dir, "a.json5", fmt.Sprintf("{libpath: 'librec.so', out: %q}", out))
 	b := writeConfig(t, dir, "b.json5", fmt.Sprintf("{libpath: 'librec-hard.so', name: 'other', out: %q}", out))
-	m := host.NewManager()
+	m := loadManager(t, a)
 	defer m.Unload()
-	if _, err := m.LoadPlugin(a); err != nil {
-		t.Fatal(err)
-	}
 	before := len(ctest.ReadLines(t, out))
 	if _, err := m.LoadPlugin(b); !errors.Is(err, host.ErrAlreadyLoaded) || !strings.Contains(err.Error(), "librec.so") {
 		t.Errorf("hard link: err = %v, want ErrAlreadyLoaded naming librec.so", err)

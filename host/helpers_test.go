@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
@@ -68,6 +69,36 @@ func only(ls []string, prefixes ...string) []string {
 		}
 	}
 	return out
+}
+
+// loadManager loads the plugin of cfg into a new manager with opts; the caller unloads or
+// shuts down the manager.
+func loadManager(t *testing.T, cfg string, opts ...host.Option) *host.Manager {
+	t.Helper()
+	m := host.NewManager(opts...)
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// bareBlocks is n Block events (no payload) at the heights from, from+1, …
+func bareBlocks(n int, from uint32) []abi.Event {
+	evs := make([]abi.Event, n)
+	for i := range evs {
+		evs[i] = abi.Event{Kind: abi.Block, BlockHeight: from + uint32(i)}
+	}
+	return evs
+}
+
+// loadBroadcast is loadManager, then n broadcasts of evBlock, whatever they return.
+func loadBroadcast(t *testing.T, cfg string, n int, opts ...host.Option) *host.Manager {
+	t.Helper()
+	m := loadManager(t, cfg, opts...)
+	for range n {
+		m.Broadcast(evBlock)
+	}
+	return m
 }
 
 // syncBuffer is a goroutine-safe log sink.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
 // BenchmarkIsolatedBroadcast: the node's side of one event (four 32-byte fields) to a C
@@ -34,15 +34,12 @@ func BenchmarkIsolatedBroadcast(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer m.Unload()
-				evs := make([]abi.Event, n)
-				for i := range evs {
-					evs[i] = benchEvent
-				}
+				evs := ctest.BenchEvents(n)
 				b.ReportAllocs()
 				for b.Loop() {
 					var err error
 					if n == 1 {
-						err = m.Broadcast(benchEvent)
+						err = m.Broadcast(ctest.BenchEvent)
 					} else {
 						err = m.BroadcastBatch(evs)
 					}

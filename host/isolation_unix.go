@@ -27,18 +27,14 @@ func passFiles(cmd *exec.Cmd, files ...*os.File) string {
 // childFiles opens the pipe ends childEnv names (read, write), close-on-exec so that
 // processes the plugin starts do not hold them.
 func childFiles(v string) (in, out *os.File, err error) {
-	var fds [2]int
-	parts := strings.Split(v, ",")
-	if len(parts) != 2 {
-		return nil, nil, fmt.Errorf("%s=%q: want two file descriptors", childEnv, v)
-	}
-	for i, p := range parts {
-		if fds[i], err = strconv.Atoi(p); err != nil || fds[i] < 3 {
-			return nil, nil, fmt.Errorf("%s=%q: want two file descriptors", childEnv, v)
+	return childPipes(v, "file descriptors", func(p string) (uintptr, bool) {
+		fd, err := strconv.Atoi(p)
+		if err != nil || fd < 3 {
+			return 0, false
 		}
-		syscall.CloseOnExec(fds[i])
-	}
-	return os.NewFile(uintptr(fds[0]), "node-to-child"), os.NewFile(uintptr(fds[1]), "child-to-node"), nil
+		syscall.CloseOnExec(fd)
+		return uintptr(fd), true
+	})
 }
 
 // exitCause says how a child ended: "signal SIGSEGV", "exit status 3".

@@ -27,17 +27,10 @@ func passFiles(cmd *exec.Cmd, files ...*os.File) string {
 
 // childFiles opens the pipe handles childEnv names (read, write).
 func childFiles(v string) (in, out *os.File, err error) {
-	var hs [2]uint64
-	parts := strings.Split(v, ",")
-	if len(parts) != 2 {
-		return nil, nil, fmt.Errorf("%s=%q: want two handles", childEnv, v)
-	}
-	for i, p := range parts {
-		if hs[i], err = strconv.ParseUint(p, 10, 64); err != nil {
-			return nil, nil, fmt.Errorf("%s=%q: want two handles", childEnv, v)
-		}
-	}
-	return os.NewFile(uintptr(hs[0]), "node-to-child"), os.NewFile(uintptr(hs[1]), "child-to-node"), nil
+	return childPipes(v, "handles", func(p string) (uintptr, bool) {
+		h, err := strconv.ParseUint(p, 10, 64)
+		return uintptr(h), err == nil
+	})
 }
 
 // exitCause says how a child ended: Windows has no signals, a crash is an exception code

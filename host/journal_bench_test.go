@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 	"github.com/slipstream-go/slipstream/internal/journal"
 )
 
@@ -18,11 +19,28 @@ import (
 func benchBlock(h uint32) []abi.Event {
 	evs := make([]abi.Event, 0, 9)
 	for range 8 {
-		e := benchEvent
+		e := ctest.BenchEvent
 		e.BlockHeight = h
 		evs = append(evs, e)
 	}
-	return append(evs, abi.Event{Kind: abi.Block, BlockHeight: h, Block: field32})
+	return append(evs, abi.Event{Kind: abi.Block, BlockHeight: h, Block: ctest.Field32})
+}
+
+// loopBlocks reports allocations and hands evs to deliver once per b.Loop iteration, as the
+// block at height 1, 2, 3, …
+func loopBlocks(b *testing.B, evs []abi.Event, deliver func([]abi.Event) error) {
+	b.Helper()
+	b.ReportAllocs()
+	h := uint32(0)
+	for b.Loop() {
+		h++
+		for i := range evs {
+			evs[i].BlockHeight = h
+		}
+		if err := deliver(evs); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkBroadcastJournal compares a block's BroadcastBatch into a Go plugin without and
@@ -44,17 +62,7 @@ func BenchmarkBroadcastJournal(b *testing.B) {
 				b.Fatal(err)
 			}
 			evs := benchBlock(1)
-			b.ReportAllocs()
-			h := uint32(0)
-			for b.Loop() {
-				h++
-				for i := range evs {
-					evs[i].BlockHeight = h
-				}
-				if err := m.BroadcastBatch(evs); err != nil {
-					b.Fatal(err)
-				}
-			}
+			loopBlocks(b, evs, m.BroadcastBatch)
 			b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
 		})
 	}
@@ -73,17 +81,10 @@ func BenchmarkJournalAppend(b *testing.B) {
 	for i := range evs {
 		payload += evs[i].Size()
 	}
-	b.ReportAllocs()
-	h := uint32(0)
-	for b.Loop() {
-		h++
-		for i := range evs {
-			evs[i].BlockHeight = h
-		}
-		if _, _, err := j.Append(evs); err != nil {
-			b.Fatal(err)
-		}
-	}
+	loopBlocks(b, evs, func(evs []abi.Event) error {
+		_, _, err := j.Append(evs)
+		return err
+	})
 	w := j.Window()
 	b.ReportMetric(float64(w.Bytes-int64(b.N*payload))/float64(b.N*len(evs)), "overhead-B/event")
 	b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")

@@ -285,14 +285,7 @@ func TestSyncIsSlowedBySlowPlugin(t *testing.T) {
 func TestAsyncDrainTimeout(t *testing.T) {
 	cfg, out := recorderSetup(t, "recorder", "delivery: 'async', sleep_us: 50000, drain_timeout: '100ms'")
 	var logs syncBuffer
-	m := host.NewManager(host.WithLogger(testLogger(&logs)))
-	if _, err := m.LoadPlugin(cfg); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 40; i++ {
-		m.Broadcast(evBlock)
-	}
-	m.Unload()
+	loadBroadcast(t, cfg, 40, host.WithLogger(testLogger(&logs))).Unload()
 	got := ctest.ReadLines(t, out)
 	delivered := len(only(got, "ev "))
 	if delivered == 40 || !slices.Equal(got[len(got)-3:], []string{"unload", "destroy", "fini"}) {

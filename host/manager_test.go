@@ -233,11 +233,8 @@ func TestDuplicates(t *testing.T) {
 	sameName := writeConfig(t, dir, "c.json5", fmt.Sprintf("{libpath: 'librec2.so', out: %q}", out))
 	renamed := writeConfig(t, dir, "d.json5", fmt.Sprintf("{libpath: 'librec2.so', name: 'second', out: %q}", out))
 
-	m := host.NewManager()
+	m := loadManager(t, a)
 	defer m.Unload()
-	if _, err := m.LoadPlugin(a); err != nil {
-		t.Fatal(err)
-	}
 	before := len(ctest.ReadLines(t, out))
 	refused := []string{a, samePathViaLink, sameName}
 	if linkErr != nil {

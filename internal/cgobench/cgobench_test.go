@@ -6,13 +6,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/internal/cabi"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
-
-var field32 = make([]byte, 32)
-
-var benchEvent = abi.Event{Kind: abi.MappingUpdate, BlockHeight: 1, ProgramID: field32, MappingName: field32, Key: field32, Value: field32}
 
 // BenchmarkCgoBroadcast: encode one event and call the no-op callback through cgo, the
 // counterpart of host's BenchmarkBroadcast.
@@ -21,7 +17,7 @@ func BenchmarkCgoBroadcast(b *testing.B) {
 	defer a.Free()
 	b.ReportAllocs()
 	for b.Loop() {
-		Broadcast(a.EncodeOne(&benchEvent))
+		Broadcast(a.EncodeOne(&ctest.BenchEvent))
 	}
 }
 
@@ -32,10 +28,7 @@ func BenchmarkCgoBroadcastBatch(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			a := cabi.NewArena()
 			defer a.Free()
-			evs := make([]abi.Event, n)
-			for i := range evs {
-				evs[i] = benchEvent
-			}
+			evs := ctest.BenchEvents(n)
 			b.ReportAllocs()
 			for b.Loop() {
 				p, c := a.Encode(evs)

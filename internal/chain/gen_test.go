@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+
+	"github.com/slipstream-go/slipstream/internal/iocount"
 )
 
 func genBytes(t testing.TB, cfg GenConfig) []byte {
@@ -328,14 +330,13 @@ func TestOpKindNames(t *testing.T) {
 func BenchmarkGenerate(b *testing.B) {
 	cfg := DefaultGenConfig()
 	cfg.Blocks = b.N
-	var n countingWriter
-	n.w = discard{}
+	n := iocount.Writer{W: discard{}}
 	w := NewWriter(&n)
 	b.ResetTimer()
 	if err := Generate(cfg, w.Write); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(n.n / int64(max(b.N, 1)))
+	b.SetBytes(n.N / int64(max(b.N, 1)))
 }
 
 func BenchmarkRead(b *testing.B) {

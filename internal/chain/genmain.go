@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/slipstream-go/slipstream/internal/iocount"
 )
 
 const genUsage = `Usage: slipstream gen [flags]
@@ -88,7 +90,7 @@ func GenMain(args []string, stdout, stderr io.Writer) int {
 		}
 		dst = f
 	}
-	cw := &countingWriter{w: dst}
+	cw := &iocount.Writer{W: dst}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	w := NewWriter(bw)
 	began := time.Now()
@@ -112,18 +114,7 @@ func GenMain(args []string, stdout, stderr io.Writer) int {
 			name = "stdout"
 		}
 		fmt.Fprintf(stderr, "slipstream gen: wrote %d blocks (%.1f MiB) to %s in %v\n",
-			cfg.Blocks, float64(cw.n)/(1<<20), name, el.Round(time.Millisecond))
+			cfg.Blocks, float64(cw.N)/(1<<20), name, el.Round(time.Millisecond))
 	}
 	return 0
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

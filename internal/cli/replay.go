@@ -16,6 +16,7 @@ import (
 	"github.com/slipstream-go/slipstream/finalize"
 	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/chain"
+	"github.com/slipstream-go/slipstream/internal/iocount"
 )
 
 const replayUsage = `Usage: slipstream replay --plugin CFG [--plugin CFG ...] (--input FILE | --synthetic [gen flags])
@@ -452,7 +453,7 @@ type blockSource interface {
 type fileSource struct {
 	name string
 	f    *os.File
-	cr   *countingReader
+	cr   *iocount.Reader
 	size int64 // 0: unknown (a pipe)
 	rd   *chain.Reader
 }
@@ -480,7 +481,7 @@ func openInput(name string) (*fileSource, error) {
 	if st.Mode().IsRegular() {
 		s.size = st.Size()
 	}
-	s.cr = &countingReader{r: s.f}
+	s.cr = &iocount.Reader{R: s.f}
 	s.rd = chain.NewReader(s.cr, s.name)
 	return s, nil
 }
@@ -512,7 +513,7 @@ func (s *fileSource) fraction(int) float64 {
 	if s.size <= 0 {
 		return -1
 	}
-	return float64(s.cr.n) / float64(s.size)
+	return float64(s.cr.N) / float64(s.size)
 }
 
 // genSource generates the chain while replaying it.
@@ -535,15 +536,4 @@ func (g *genSource) fraction(blocks int) float64 {
 		return -1
 	}
 	return float64(blocks) / float64(g.cfg.Blocks)
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -31,14 +31,21 @@ func Root(t testing.TB) string {
 // CC returns the C compiler to use ($CC, else cc), skipping the test when there is none.
 func CC(t testing.TB) string {
 	t.Helper()
-	cc := os.Getenv("CC")
-	if cc == "" {
-		cc = "cc"
+	return tool(t, "CC", "cc", "C compiler", "the test plugins")
+}
+
+// tool returns the program that the environment variable env names, else def, and skips
+// the test when it is not found: "no <what> (<program>) to build <builds>: <error>".
+func tool(t testing.TB, env, def, what, builds string) string {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		p = def
 	}
-	if _, err := exec.LookPath(cc); err != nil {
-		t.Skipf("no C compiler (%s) to build the test plugins: %v", cc, err)
+	if _, err := exec.LookPath(p); err != nil {
+		t.Skipf("no %s (%s) to build %s: %v", what, p, builds, err)
 	}
-	return cc
+	return p
 }
 
 func libExt() string {
@@ -68,6 +75,25 @@ func outDir(t testing.TB) string {
 		dir = d
 	}
 	return dir
+}
+
+// cached returns the file built for key: the one built before in this process, or the one
+// that make builds in a new private directory sub (named prefix…) below [outDir]. cacheMu is
+// held while make runs, so a key is built once however many tests ask for it at once.
+func cached(t testing.TB, key, prefix string, make func(sub string) string) string {
+	t.Helper()
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if p, ok := cache[key]; ok {
+		return p
+	}
+	sub, err := os.MkdirTemp(outDir(t), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make(sub)
+	cache[key] = p
+	return p
 }
 
 // Cleanup removes what this package compiled; call it from TestMain after m.Run.
@@ -102,22 +128,13 @@ func fromPrebuilt(t testing.TB, dir, out, src string, flags []string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := "prebuilt\x00" + out + "\x00" + p
-	cacheMu.Lock()
-	defer cacheMu.Unlock()
-	if c, ok := cache[key]; ok {
-		return c
-	}
-	sub, err := os.MkdirTemp(outDir(t), "prebuilt-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(sub, out)
-	if err := copyFile(p, dst, 0o755); err != nil {
-		t.Fatalf("ctest: copying the prebuilt %s: %v", p, err)
-	}
-	cache[key] = dst
-	return dst
+	return cached(t, "prebuilt\x00"+out+"\x00"+p, "prebuilt-", func(sub string) string {
+		dst := filepath.Join(sub, out)
+		if err := copyFile(p, dst, 0o755); err != nil {
+			t.Fatalf("ctest: copying the prebuilt %s: %v", p, err)
+		}
+		return dst
+	})
 }
 
 // Program compiles the C source src (relative to the repository root) into an executable

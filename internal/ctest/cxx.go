@@ -1,7 +1,6 @@
 package ctest
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,28 +13,13 @@ import (
 // compiler ($CXX, else c++).
 func CXXObject(t testing.TB, src string) string {
 	t.Helper()
-	cxx := os.Getenv("CXX")
-	if cxx == "" {
-		cxx = "c++"
-	}
-	if _, err := exec.LookPath(cxx); err != nil {
-		t.Skipf("no C++ compiler (%s) to build the test plugin: %v", cxx, err)
-	}
-	key := "cxx\x00" + src
-	cacheMu.Lock()
-	defer cacheMu.Unlock()
-	if p, ok := cache[key]; ok {
-		return p
-	}
-	sub, err := os.MkdirTemp(outDir(t), "cxx-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(sub, strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))+".o")
-	args := []string{"-c", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, filepath.Join(Root(t), src)}
-	if b, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
-		t.Fatalf("compiling %s: %v\n%s %s\n%s", src, err, cxx, strings.Join(args, " "), b)
-	}
-	cache[key] = out
-	return out
+	cxx := tool(t, "CXX", "c++", "C++ compiler", "the test plugin")
+	return cached(t, "cxx\x00"+src, "cxx-", func(sub string) string {
+		out := filepath.Join(sub, strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))+".o")
+		args := []string{"-c", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, filepath.Join(Root(t), src)}
+		if b, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
+			t.Fatalf("compiling %s: %v\n%s %s\n%s", src, err, cxx, strings.Join(args, " "), b)
+		}
+		return out
+	})
 }

@@ -53,21 +53,13 @@ func buildSources(t testing.TB, out string, srcs, flags, libs []string) string {
 	cc := CC(t)
 	root := Root(t)
 	key := out + "\x00" + strings.Join(srcs, "\x00") + "\x00" + strings.Join(flags, "\x00") + "\x00" + strings.Join(libs, "\x00")
-	cacheMu.Lock()
-	defer cacheMu.Unlock()
-	if p, ok := cache[key]; ok {
-		return p
-	}
-	sub, err := os.MkdirTemp(outDir(t), "build-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(sub, out)
-	if err := compile(cc, runtime.GOOS, root, path, srcs, flags, libs); err != nil {
-		t.Fatal(err)
-	}
-	cache[key] = path
-	return path
+	return cached(t, key, "build-", func(sub string) string {
+		path := filepath.Join(sub, out)
+		if err := compile(cc, runtime.GOOS, root, path, srcs, flags, libs); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	})
 }
 
 // compile runs the C compiler cc for a target system goos: srcs (relative to root) into
@@ -103,42 +95,27 @@ func compile(cc, goos, root, path string, srcs, flags, libs []string) error {
 func Cargo(t testing.TB, crateDir, libName string) string {
 	t.Helper()
 	skipPrebuilt(t, "the Rust plugin "+crateDir+" (Rust plugins are not built for Windows here: no Windows target of the Rust standard library is installed)")
-	cargo := os.Getenv("CARGO")
-	if cargo == "" {
-		cargo = "cargo"
-	}
-	if _, err := exec.LookPath(cargo); err != nil {
-		t.Skipf("no cargo (%s) to build the Rust plugins: %v", cargo, err)
-	}
+	cargo := tool(t, "CARGO", "cargo", "cargo", "the Rust plugins")
 	root := Root(t)
 	file := "lib" + libName + libExt()
 	if runtime.GOOS == "windows" {
 		file = libName + libExt()
 	}
-	key := "cargo\x00" + crateDir + "\x00" + libName
-	cacheMu.Lock()
-	defer cacheMu.Unlock()
-	if p, ok := cache[key]; ok {
-		return p
-	}
-	targetDir := filepath.Join(root, "build", "cargo")
-	cmd := exec.Command(cargo, "build", "--release", "--offline", "--locked",
-		"--manifest-path", filepath.Join(root, crateDir, "Cargo.toml"))
-	cmd.Env = append(os.Environ(), "CARGO_TARGET_DIR="+targetDir)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("cargo build of %s: %v\n%s", crateDir, err, b)
-	}
-	sub, err := os.MkdirTemp(outDir(t), "cargo-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(sub, file)
-	if err := copyFile(filepath.Join(targetDir, "release", file), dst, 0o755); err != nil {
-		t.Fatalf("cargo build of %s: %v", crateDir, err)
-	}
-	cache[key] = dst
-	return dst
+	return cached(t, "cargo\x00"+crateDir+"\x00"+libName, "cargo-", func(sub string) string {
+		targetDir := filepath.Join(root, "build", "cargo")
+		cmd := exec.Command(cargo, "build", "--release", "--offline", "--locked",
+			"--manifest-path", filepath.Join(root, crateDir, "Cargo.toml"))
+		cmd.Env = append(os.Environ(), "CARGO_TARGET_DIR="+targetDir)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cargo build of %s: %v\n%s", crateDir, err, b)
+		}
+		dst := filepath.Join(sub, file)
+		if err := copyFile(filepath.Join(targetDir, "release", file), dst, 0o755); err != nil {
+			t.Fatalf("cargo build of %s: %v", crateDir, err)
+		}
+		return dst
+	})
 }
 
 // copyFile copies src to a new file dst with the given mode (not subject to the umask).
@@ -175,23 +152,14 @@ func GoCommand(t testing.TB, pkg string) string {
 		return p
 	}
 	root := Root(t)
-	key := "go\x00" + pkg
-	cacheMu.Lock()
-	defer cacheMu.Unlock()
-	if p, ok := cache[key]; ok {
-		return p
-	}
-	sub, err := os.MkdirTemp(outDir(t), "gobuild-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(sub, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	cache[key] = out
-	return out
+	return cached(t, "go\x00"+pkg, "gobuild-", func(sub string) string {
+		out := filepath.Join(sub, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
+		return out
+	})
 }

@@ -65,48 +65,59 @@ func appendBytes(dst []byte, b []byte) []byte {
 	return append(dst, b...)
 }
 
+// byteField is one of an event's byte-string fields and its presence bit.
+type byteField struct {
+	bit uint64
+	p   *[]byte
+}
+
+// uintField is one of an event's integer fields and its presence bit.
+type uintField struct {
+	bit uint64
+	p   *uint64
+}
+
+// eventFields lists e's fields that carry a payload, in wire order: the byte strings, then
+// the integers (HasKey has its presence bit only). appendEvent and decodeRecord both walk
+// these lists, so the encoding and the decoding cannot disagree on the order.
+func eventFields(e *abi.Event) ([7]byteField, [2]uintField) {
+	return [7]byteField{
+			{fieldProgramID, &e.ProgramID}, {fieldMappingName, &e.MappingName}, {fieldKey, &e.Key},
+			{fieldValue, &e.Value}, {fieldBlock, &e.Block}, {fieldStaker, &e.Staker},
+			{fieldValidator, &e.Validator},
+		}, [2]uintField{
+			{fieldReward, &e.Reward}, {fieldNewStake, &e.NewStake},
+		}
+}
+
 // appendEvent encodes e (without its height, which the record carries).
 func appendEvent(dst []byte, e *abi.Event) []byte {
+	bs, us := eventFields(e)
 	var present uint64
-	set := func(bit uint64, on bool) {
-		if on {
-			present |= bit
+	for _, f := range bs {
+		if len(*f.p) > 0 {
+			present |= f.bit
 		}
 	}
-	set(fieldProgramID, len(e.ProgramID) > 0)
-	set(fieldMappingName, len(e.MappingName) > 0)
-	set(fieldKey, len(e.Key) > 0)
-	set(fieldValue, len(e.Value) > 0)
-	set(fieldHasKey, e.HasKey)
-	set(fieldBlock, len(e.Block) > 0)
-	set(fieldStaker, len(e.Staker) > 0)
-	set(fieldValidator, len(e.Validator) > 0)
-	set(fieldReward, e.Reward != 0)
-	set(fieldNewStake, e.NewStake != 0)
+	if e.HasKey {
+		present |= fieldHasKey
+	}
+	for _, f := range us {
+		if *f.p != 0 {
+			present |= f.bit
+		}
+	}
 	dst = binary.AppendUvarint(dst, uint64(e.Kind))
 	dst = binary.AppendUvarint(dst, present)
-	for _, f := range [...]struct {
-		bit uint64
-		b   []byte
-	}{{fieldProgramID, e.ProgramID}, {fieldMappingName, e.MappingName}, {fieldKey, e.Key}, {fieldValue, e.Value}} {
+	for _, f := range bs {
 		if present&f.bit != 0 {
-			dst = appendBytes(dst, f.b)
+			dst = appendBytes(dst, *f.p)
 		}
 	}
-	if present&fieldBlock != 0 {
-		dst = appendBytes(dst, e.Block)
-	}
-	if present&fieldStaker != 0 {
-		dst = appendBytes(dst, e.Staker)
-	}
-	if present&fieldValidator != 0 {
-		dst = appendBytes(dst, e.Validator)
-	}
-	if present&fieldReward != 0 {
-		dst = binary.AppendUvarint(dst, e.Reward)
-	}
-	if present&fieldNewStake != 0 {
-		dst = binary.AppendUvarint(dst, e.NewStake)
+	for _, f := range us {
+		if present&f.bit != 0 {
+			dst = binary.AppendUvarint(dst, *f.p)
+		}
 	}
 	return dst
 }
@@ -191,33 +202,17 @@ func decodeBody(body []byte, evs []abi.Event) (h uint32, more bool, out []abi.Ev
 			d.err = true
 		}
 		e.Kind = abi.EventKind(kind)
-		if present&fieldProgramID != 0 {
-			e.ProgramID = d.bytes()
-		}
-		if present&fieldMappingName != 0 {
-			e.MappingName = d.bytes()
-		}
-		if present&fieldKey != 0 {
-			e.Key = d.bytes()
-		}
-		if present&fieldValue != 0 {
-			e.Value = d.bytes()
-		}
 		e.HasKey = present&fieldHasKey != 0
-		if present&fieldBlock != 0 {
-			e.Block = d.bytes()
+		bs, us := eventFields(&e)
+		for _, f := range bs {
+			if present&f.bit != 0 {
+				*f.p = d.bytes()
+			}
 		}
-		if present&fieldStaker != 0 {
-			e.Staker = d.bytes()
-		}
-		if present&fieldValidator != 0 {
-			e.Validator = d.bytes()
-		}
-		if present&fieldReward != 0 {
-			e.Reward = d.uvarint()
-		}
-		if present&fieldNewStake != 0 {
-			e.NewStake = d.uvarint()
+		for _, f := range us {
+			if present&f.bit != 0 {
+				*f.p = d.uvarint()
+			}
 		}
 		if d.err {
 			return 0, false, evs, errCorrupt
