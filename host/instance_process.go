@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/journal"
 )
 
 // ErrChildProcess is the cause of a failure of an isolated plugin's child process: it
@@ -85,12 +87,15 @@ type procInstance struct {
 	mask       abi.EventMask
 
 	// Under the slot's call lock (or m.mu before the slot is published):
-	c        *child
-	first    uint64 // the first child's resume height (PluginInfo.ResumeHeight)
-	resume   uint64 // the current child's
-	acked    uint64 // the highest height a child acknowledged
-	restarts []time.Time
-	enc      enc
+	c         *child
+	first     uint64 // the first child's resume height (PluginInfo.ResumeHeight)
+	hasResume bool   // the plugin keeps a position (the first child said so)
+	resume    uint64 // the current child's
+	acked     uint64 // the highest height a child acknowledged
+	restarts  []time.Time
+	enc       enc
+
+	journal *journal.Journal // the manager's, if any: a restarted child is fed from it (refeed)
 }
 
 var _ instance = (*procInstance)(nil)
@@ -98,6 +103,7 @@ var _ instance = (*procInstance)(nil)
 // ready is what a child reports once the plugin loaded.
 type ready struct {
 	resume     uint64
+	hasResume  bool // the plugin keeps a position: it catches up from the journal
 	mask       abi.EventMask
 	abiVersion uint32
 	name, lib  string
@@ -133,7 +139,7 @@ func (m *Manager) loadProcess(cfg *Config, isReload bool) (*slot, error) {
 	if err != nil {
 		return nil, fail(cfg.Name, fmt.Errorf("%w: cannot find the node's own program to start as the plugin's child: %v", ErrChildProcess, err))
 	}
-	p := &procInstance{cfg: cfg, exe: exe, base: m.log, log: m.log.With().Str("config", cfg.File).Logger(), file: lib.info}
+	p := &procInstance{cfg: cfg, exe: exe, journal: m.journal, base: m.log, log: m.log.With().Str("config", cfg.File).Logger(), file: lib.info}
 	if cfg.Name != "" {
 		p.log = m.log.With().Str("plugin", cfg.Name).Logger()
 	}
@@ -147,10 +153,10 @@ func (m *Manager) loadProcess(cfg *Config, isReload bool) (*slot, error) {
 		return nil, fail(rd.name, fmt.Errorf("%w: a plugin named %q is loaded (set another name with name: \"…\" in the config)", ErrAlreadyLoaded, rd.name))
 	}
 	p.c, p.name, p.mask, p.libPath, p.abiVersion = c, rd.name, rd.mask, rd.lib, rd.abiVersion
-	p.first, p.resume = rd.resume, rd.resume
+	p.first, p.resume, p.hasResume = rd.resume, rd.resume, rd.hasResume
 	p.log = m.log.With().Str("plugin", rd.name).Logger()
 	c.log.Store(&p.log)
-	s := newSlot(&loaded{name: rd.name, inst: p, cfg: cfg, mask: rd.mask, resume: rd.resume, log: p.log, loadedAt: time.Now()})
+	s := newSlot(&loaded{name: rd.name, inst: p, cfg: cfg, mask: rd.mask, resume: rd.resume, hasResume: rd.hasResume, log: p.log, loadedAt: time.Now()})
 	p.log.Info().Str("library", rd.lib).Int("pid", c.cmd.Process.Pid).Dur("took", time.Since(t0)).Stringer("events", rd.mask).
 		Uint64("resume_height", rd.resume).Str("error_policy", cfg.ErrorPolicy.String()).Bool("reload", isReload).
 		Msg("plugin loaded in a child process (isolation process)")
@@ -258,7 +264,7 @@ func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
 		}
 		return nil, rd, err
 	case frameReady:
-		rd = ready{resume: d.u64(), mask: abi.EventMask(d.u64()).Known(), abiVersion: d.u32(), name: d.str(), lib: d.str()}
+		rd = ready{resume: d.u64(), hasResume: d.u8() != 0, mask: abi.EventMask(d.u64()).Known(), abiVersion: d.u32(), name: d.str(), lib: d.str()}
 		if !d.bad {
 			return c, rd, nil
 		}
@@ -475,19 +481,84 @@ func (p *procInstance) deliver(s *slot, b *batch, mask abi.EventMask) {
 			p.acked = max(p.acked, top)
 			return
 		}
-		c := p.c
-		p.c = nil
-		why := err
-		cause := c.end(p, why)
-		if errors.Is(why, errAbandoned) {
-			s.pass.stop = causeDrainTimeout
-			return
-		}
-		if !p.restart(s, c, cause, kinds, n) {
-			return
+		for {
+			if !p.died(s, err, kinds, n) {
+				return
+			}
+			// The new child may resume below this round (the plugin had not stored what
+			// it acknowledged): with a journal, what lies between comes from there.
+			if err = p.refeed(s, b, mask); err == nil {
+				break
+			}
 		}
 		retry = true
 	}
+}
+
+// died ends the current child after err and restarts it (restart); false: the round is
+// given up (the drain timed out, or the plugin is failed).
+func (p *procInstance) died(s *slot, err error, kinds abi.EventMask, n int) bool {
+	c := p.c
+	p.c = nil
+	cause := c.end(p, err)
+	if errors.Is(err, errAbandoned) {
+		s.pass.stop = causeDrainTimeout
+		return false
+	}
+	return p.restart(s, c, cause, kinds, n)
+}
+
+// refeed sends a restarted child, from the journal, the events from its resume height up
+// to the lowest height of the round b: the plugin lost them (it had acknowledged them, and
+// the node holds them no more in memory). They were counted as delivered when first
+// acknowledged; the child's bookkeeping of these passes is not counted again, only a
+// child that dies or hangs meanwhile (the error: it is restarted again). Without a journal,
+// or for a plugin that keeps no position, there is nothing to do.
+func (p *procInstance) refeed(s *slot, b *batch, mask abi.EventMask) error {
+	if p.journal == nil || !p.hasResume || p.resume >= p.acked {
+		return nil
+	}
+	low := uint64(math.MaxUint64)
+	for i := range b.evs {
+		if mask.Has(b.evs[i].Kind) {
+			low = min(low, uint64(b.evs[i].BlockHeight))
+		}
+	}
+	if p.resume >= low || p.resume > math.MaxUint32 {
+		return nil
+	}
+	r := p.journal.Reader(uint32(p.resume))
+	defer r.Close()
+	fed := 0
+	for {
+		rec, err := r.Next()
+		var gap *journal.GapError
+		if errors.As(err, &gap) {
+			continue
+		}
+		if err != nil || uint64(rec.Height) >= low {
+			break // the end (io.EOF), or a journal that cannot be read: what it has is fed
+		}
+		rb := batch{evs: rec.Events}
+		n, _, _ := p.encodeBatch(s, &rb, mask, 0, true)
+		if n == 0 {
+			continue
+		}
+		a, err := p.call(s, p.c, p.enc.finish())
+		if err != nil {
+			return err
+		}
+		if a.failed > 0 {
+			p.log.Warn().Uint32("height", rec.Height).Str("callback", a.first.callback).Str("error", a.first.msg).
+				Msg("the restarted plugin failed on an event fed again from the journal")
+		}
+		fed += n
+	}
+	if fed > 0 {
+		p.log.Info().Uint64("resume_height", p.resume).Uint64("round_height", low).Int("events", fed).
+			Msg("fed the restarted plugin from the journal up to the round it died in")
+	}
+	return nil
 }
 
 // encodeBatch encodes the events of b that the current child must get into p.enc and
@@ -630,7 +701,7 @@ func (p *procInstance) restart(s *slot, c *child, cause string, kinds abi.EventM
 			cause, c = "restart failed: "+err.Error(), nil
 			continue
 		}
-		if rd.resume < p.acked {
+		if rd.resume < p.acked && (p.journal == nil || !p.hasResume) {
 			p.log.Warn().Uint64("resume_height", rd.resume).Uint64("last_acked_height", p.acked).
 				Msg("the restarted plugin resumes below what it acknowledged: the host no longer holds those events")
 		}
@@ -656,10 +727,10 @@ func sleepUnlessAbandoned(s *slot, d time.Duration) bool {
 	}
 }
 
-// resumeHeight is the first child's resume height. It reports no position (ok false): an
-// isolated plugin does not catch up from a journal yet; each child skips what lies below
-// its own resume height, and the parent resends the round the child did not acknowledge.
-func (p *procInstance) resumeHeight() (uint64, bool, error) { return p.first, false, nil }
+// resumeHeight is the first child's resume height, and whether the plugin keeps a position
+// (it has resume_height): then it catches up from the journal as in process, the catch-up
+// delivering through deliver. Each child skips what lies below its own resume height.
+func (p *procInstance) resumeHeight() (uint64, bool, error) { return p.first, p.hasResume, nil }
 
 // unload tells the child to unload the plugin (on_unload, destroy, close) and returns
 // what went wrong there; a child that dies or hangs meanwhile is reaped here.
