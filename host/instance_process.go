@@ -3,6 +3,7 @@ package host
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -48,12 +49,94 @@ var (
 	errNoAnswer  = errors.New("no answer")
 	errChildGone = errors.New("child process gone")
 	errAbandoned = errors.New("drain timed out")
+	errStopped   = errors.New("stopped")
 )
+
+// childOptions are a manager's settings for child processes (WithIsolation, …).
+type childOptions struct {
+	force bool      // isolation is set for every C-ABI plugin
+	iso   Isolation // the isolation then
+	exe   string    // the program started as the child; "" means os.Executable()
+	ctx   context.Context
+}
+
+// WithIsolation loads every C-ABI plugin of the manager with isolation iso, whatever its
+// config says (its other settings hold, delivery among them: a plugin configured for
+// delivery "sync" in a child process has the node wait for each of its answers).
+// `slipstream check` loads plugins in a child process this way, so that a plugin that
+// crashes while loading or unloading is reported (*ChildError) instead of killing it.
+func WithIsolation(iso Isolation) Option {
+	return func(m *Manager) { m.children.force, m.children.iso = true, iso }
+}
+
+// WithChildExecutable starts path as the child process of isolated plugins instead of the
+// node's own program (os.Executable()); path must call ServeIsolated first in its main.
+func WithChildExecutable(path string) Option {
+	return func(m *Manager) { m.children.exe = path }
+}
+
+// WithChildContext makes a load or unload of an isolated plugin that waits for its child
+// process give up when ctx ends (a command's signal context): the child is killed and the
+// load or unload fails with a *ChildError whose Stopped is set.
+func WithChildContext(ctx context.Context) Option {
+	return func(m *Manager) { m.children.ctx = ctx }
+}
+
+// ChildError reports an isolated plugin's child process that died, hung or was stopped
+// (WithChildContext) while loading or unloading the plugin. It matches ErrChildProcess
+// when loading, ErrOnUnload when unloading.
+type ChildError struct {
+	Stage  string // "loading" or "unloading"
+	Cause  string // how the child ended: "signal SIGSEGV", "exit status 3", "no answer in 30s", "stopped"
+	Signal string // the fatal signal it died of ("SIGSEGV"), if any (Unix)
+	// ExitCode is the child's exit status when it exited by itself (on Windows, a crash
+	// is an exception code: 0xC0000005), -1 when it was killed, hung or died of a signal.
+	ExitCode   int
+	Hung       bool   // it did not answer within call_timeout (it was killed)
+	Stopped    bool   // the manager's child context ended (it was killed)
+	LastOutput string // its last line on stderr before it ended (a C++ runtime's "terminate called …")
+	Err        error  // ErrChildProcess or ErrOnUnload
+}
+
+func (e *ChildError) Error() string {
+	if e.Stage == "loading" {
+		if e.Hung {
+			return fmt.Sprintf("%v: the plugin did not load within call_timeout (%s)", e.Err, e.Cause)
+		}
+		return fmt.Sprintf("%v: the child process %s while loading the plugin", e.Err, e.Cause)
+	}
+	return fmt.Sprintf("%v: the child process %s while unloading", e.Err, e.Cause)
+}
+
+func (e *ChildError) Unwrap() error { return e.Err }
+
+// childError describes how c ended (after end, which returned cause) at stage.
+func (p *procInstance) childError(c *child, why error, cause, stage string, sentinel error) *ChildError {
+	e := &ChildError{Stage: stage, Cause: cause, ExitCode: -1, LastOutput: c.lastWords(), Err: sentinel,
+		Hung: errors.Is(why, errNoAnswer), Stopped: errors.Is(why, errStopped)}
+	c.tailMu.Lock()
+	e.Signal = c.signal
+	c.tailMu.Unlock()
+	if e.Stopped {
+		e.Cause = "stopped"
+	} else if !e.Hung && e.Signal == "" && c.cmd.ProcessState != nil {
+		if strings.HasPrefix(cause, "signal ") {
+			e.Signal = strings.TrimPrefix(cause, "signal ")
+		} else {
+			e.ExitCode = c.cmd.ProcessState.ExitCode()
+		}
+	}
+	return e
+}
 
 // loadLibrary loads a C-ABI plugin in the node's process or, with isolation "process",
 // in a child process (under m.mu).
 func (m *Manager) loadLibrary(cfg *Config, isReload bool) (*slot, error) {
-	if cfg.Isolation == IsolationProcess {
+	iso := cfg.Isolation
+	if m.children.force {
+		iso = m.children.iso
+	}
+	if iso == IsolationProcess {
 		return m.loadProcess(cfg, isReload)
 	}
 	return m.loadNative(cfg, isReload)
@@ -96,6 +179,15 @@ type procInstance struct {
 	enc       enc
 
 	journal *journal.Journal // the manager's, if any: a restarted child is fed from it (refeed)
+	stop    <-chan struct{}  // WithChildContext's: a load or unload gives up when it closes
+}
+
+// doneOf is ctx.Done(), nil (never) without a context.
+func doneOf(ctx context.Context) <-chan struct{} {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Done()
 }
 
 var _ instance = (*procInstance)(nil)
@@ -135,16 +227,19 @@ func (m *Manager) loadProcess(cfg *Config, isReload bool) (*slot, error) {
 	if cfg.Name != "" && m.find(cfg.Name) != nil {
 		return nil, fail(cfg.Name, fmt.Errorf("%w: a plugin named %q is loaded (set another name in the config)", ErrAlreadyLoaded, cfg.Name))
 	}
-	exe, err := os.Executable()
+	exe, err := m.children.exe, error(nil)
+	if exe == "" {
+		exe, err = os.Executable()
+	}
 	if err != nil {
 		return nil, fail(cfg.Name, fmt.Errorf("%w: cannot find the node's own program to start as the plugin's child: %v", ErrChildProcess, err))
 	}
-	p := &procInstance{cfg: cfg, exe: exe, journal: m.journal, base: m.log, log: m.log.With().Str("config", cfg.File).Logger(), file: lib.info}
+	p := &procInstance{cfg: cfg, exe: exe, journal: m.journal, stop: doneOf(m.children.ctx), base: m.log, log: m.log.With().Str("config", cfg.File).Logger(), file: lib.info}
 	if cfg.Name != "" {
 		p.log = m.log.With().Str("plugin", cfg.Name).Logger()
 	}
 	t0 := time.Now()
-	c, rd, err := p.start(isReload)
+	c, rd, err := p.start(isReload, p.stop)
 	if err != nil {
 		return nil, fail(cfg.Name, err)
 	}
@@ -186,8 +281,8 @@ type frame struct {
 }
 
 // start starts a child, waits for its hello, sends it the config and waits for the
-// plugin to load. On failure nothing is left running.
-func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
+// plugin to load, giving up when stop closes. On failure nothing is left running.
+func (p *procInstance) start(isReload bool, stop <-chan struct{}) (_ *child, rd ready, err error) {
 	var files []*os.File
 	pipe := func() (r, w *os.File) {
 		if err != nil {
@@ -237,7 +332,10 @@ func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
 		}
 	}()
 
-	f, err := c.await(nil, helloTimeout)
+	f, err := c.await(nil, helloTimeout, stop)
+	if errors.Is(err, errStopped) {
+		return nil, rd, p.childError(c, err, c.end(p, err), "loading", ErrChildProcess)
+	}
 	if err != nil || f.typ != frameHello {
 		return nil, rd, fmt.Errorf("%w: %s did not answer as a plugin child within %v (%v): a Go node must call host.ServeIsolated() first in main",
 			ErrChildProcess, p.exe, helloTimeout, errOr(err, "unexpected frame"))
@@ -249,11 +347,9 @@ func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
 	if err = c.send(p.enc.finish(), p.cfg.CallTimeout); err != nil {
 		return nil, rd, fmt.Errorf("%w: sending the config to the child: %v", ErrChildProcess, err)
 	}
-	if f, err = c.await(nil, p.cfg.CallTimeout); err != nil {
-		if errors.Is(err, errNoAnswer) {
-			return nil, rd, fmt.Errorf("%w: the plugin did not load within call_timeout %v", ErrChildProcess, p.cfg.CallTimeout)
-		}
-		return nil, rd, fmt.Errorf("%w: the child process %s while loading the plugin", ErrChildProcess, c.end(p, err))
+	if f, err = c.await(nil, p.cfg.CallTimeout, stop); err != nil {
+		ce := p.childError(c, err, c.end(p, err), "loading", ErrChildProcess)
+		return nil, rd, ce
 	}
 	d := dec{b: f.payload}
 	switch f.typ {
@@ -378,8 +474,8 @@ func (c *child) send(f []byte, timeout time.Duration) error {
 }
 
 // await waits for the child's next frame, at most timeout; with a slot, it gives up when
-// the slot's drain timed out.
-func (c *child) await(s *slot, timeout time.Duration) (frame, error) {
+// the slot's drain timed out, and when stop closes (errStopped).
+func (c *child) await(s *slot, timeout time.Duration, stop <-chan struct{}) (frame, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var tick <-chan time.Time
@@ -397,6 +493,8 @@ func (c *child) await(s *slot, timeout time.Duration) (frame, error) {
 			return f, nil
 		case <-timer.C:
 			return frame{}, errNoAnswer
+		case <-stop:
+			return frame{}, errStopped
 		case <-tick:
 			if s.abandon.Load() {
 				return frame{}, errAbandoned
@@ -415,7 +513,7 @@ var goFatalSignal = regexp.MustCompile(`^(?:\[signal )?(SIG[A-Z0-9]+): `)
 // input is closed and it exits by itself, or is killed after reapTimeout). Every pipe is
 // closed and every goroutine of the child has returned when end returns.
 func (c *child) end(p *procInstance, why error) string {
-	if errors.Is(why, errNoAnswer) || errors.Is(why, errAbandoned) {
+	if errors.Is(why, errNoAnswer) || errors.Is(why, errAbandoned) || errors.Is(why, errStopped) {
 		c.cmd.Process.Kill()
 	}
 	c.w.Close() // a child waiting for input sees the end and unloads
@@ -601,7 +699,7 @@ func (p *procInstance) call(s *slot, c *child, f []byte) (ack, error) {
 	if err := c.send(f, p.cfg.CallTimeout); err != nil {
 		return ack{}, err
 	}
-	fr, err := c.await(s, p.cfg.CallTimeout)
+	fr, err := c.await(s, p.cfg.CallTimeout, nil)
 	if err != nil {
 		return ack{}, err
 	}
@@ -696,7 +794,7 @@ func (p *procInstance) restart(s *slot, c *child, cause string, kinds abi.EventM
 			return false
 		}
 		t0 := time.Now()
-		nc, rd, err := p.start(false)
+		nc, rd, err := p.start(false, nil) // a restart is not stopped by WithChildContext
 		if err != nil {
 			cause, c = "restart failed: "+err.Error(), nil
 			continue
@@ -743,7 +841,7 @@ func (p *procInstance) unload() error {
 	err := c.send(p.enc.finish(), p.cfg.CallTimeout)
 	var f frame
 	if err == nil {
-		f, err = c.await(nil, p.cfg.CallTimeout)
+		f, err = c.await(nil, p.cfg.CallTimeout, p.stop)
 	}
 	if err == nil && f.typ == frameDone {
 		d := dec{b: f.payload}
@@ -753,7 +851,7 @@ func (p *procInstance) unload() error {
 	if err == nil {
 		err = errFrame
 	}
-	return fmt.Errorf("%w: the child process %s while unloading", ErrOnUnload, c.end(p, err))
+	return p.childError(c, err, c.end(p, err), "unloading", ErrOnUnload)
 }
 
 // close reaps the child (it exits once unloaded; else its input closes, which unloads it).
@@ -767,6 +865,7 @@ func (p *procInstance) close() error {
 
 func (p *procInstance) describe(pi *PluginInfo) {
 	pi.Native, pi.Path, pi.ABIVersion = true, p.libPath, p.abiVersion
+	pi.Isolation = IsolationProcess // also when WithIsolation forced it
 }
 
 func (p *procInstance) reopen(m *Manager, cfg *Config) (*slot, error) {

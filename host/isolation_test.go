@@ -371,3 +371,43 @@ func TestIsolatedRestartRefeed(t *testing.T) {
 		t.Errorf("restarts %d events %d, want 1 and %d", c.Restarts, c.Events, heights)
 	}
 }
+
+// TestIsolationForced: WithIsolation loads a plugin whose config says nothing of isolation
+// in a child process; one that crashes while loading fails with a *ChildError naming the
+// signal and the stage, and a load that WithChildContext's context stops fails with one
+// whose Stopped is set, the child killed.
+func TestIsolationForced(t *testing.T) {
+	dir := t.TempDir()
+	lib := ctest.Plugin(t, "crash", "testdata/plugins/crash.c")
+	crash := writeConfig(t, dir, "crash.json5", fmt.Sprintf("{libpath: %q, allow_insecure: true}", lib))
+	m := host.NewManager(host.WithLogger(zerolog.Nop()), host.WithIsolation(host.IsolationProcess))
+	defer m.Unload()
+	_, err := m.LoadPlugin(crash)
+	var ce *host.ChildError
+	if !errors.As(err, &ce) || !errors.Is(err, host.ErrChildProcess) || ce.Signal != "SIGSEGV" || ce.Stage != "loading" {
+		t.Fatalf("LoadPlugin = %v (%+v), want a *ChildError: SIGSEGV while loading", err, ce)
+	}
+
+	copyLib(t, recorder(t, "recorder"), dir, "librec.so")
+	out := filepath.Join(dir, "out.txt")
+	cfg := writeConfig(t, dir, "rec.json5", fmt.Sprintf("{libpath: 'librec.so', out: %q}", out))
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := m.Plugin("recorder"); info.Isolation != host.IsolationProcess || info.Path == "" {
+		t.Errorf("info: isolation %v path %q, want process and the library", info.Isolation, info.Path)
+	}
+	if err := m.UnloadPlugin("recorder"); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m2 := host.NewManager(host.WithLogger(zerolog.Nop()), host.WithIsolation(host.IsolationProcess), host.WithChildContext(ctx))
+	defer m2.Unload()
+	_, err = m2.LoadPlugin(cfg)
+	if !errors.As(err, &ce) || !ce.Stopped {
+		t.Fatalf("LoadPlugin with an ended context = %v, want a *ChildError with Stopped", err)
+	}
+	noChildren(t)
+}
