@@ -610,8 +610,9 @@ func (p *procInstance) died(s *slot, err error, kinds abi.EventMask, n int) bool
 // to the lowest height of the round b: the plugin lost them (it had acknowledged them, and
 // the node holds them no more in memory). They were counted as delivered when first
 // acknowledged; the child's bookkeeping of these passes is not counted again, only a
-// child that dies or hangs meanwhile (the error: it is restarted again). Without a journal,
-// or for a plugin that keeps no position, there is nothing to do.
+// child that dies or hangs meanwhile (the error: it is restarted again). Heights older than
+// the journal's window are counted as gap heights. Without a journal, or for a plugin that
+// keeps no position, there is nothing to do.
 func (p *procInstance) refeed(s *slot, b *batch, mask abi.EventMask) error {
 	if p.journal == nil || !p.hasResume || p.resume >= p.acked {
 		return nil
@@ -624,6 +625,12 @@ func (p *procInstance) refeed(s *slot, b *batch, mask abi.EventMask) error {
 	}
 	if p.resume >= low || p.resume > math.MaxUint32 {
 		return nil
+	}
+	if w := p.journal.Window(); !w.Empty && p.resume < uint64(w.First) {
+		last := min(uint64(w.First)-1, low-1)
+		s.stats.gapHeights.Add(last - p.resume + 1)
+		p.log.Warn().Uint64("first_missing", p.resume).Uint64("last_missing", last).
+			Msg("journal gap: the restarted plugin resumes below the journal's window; these heights cannot be fed again (counted in gap_heights)")
 	}
 	r := p.journal.Reader(uint32(p.resume))
 	defer r.Close()
