@@ -107,6 +107,7 @@ func serveChild(fds string) int {
 	if w.send(func(e *enc) {
 		e.start(frameReady)
 		e.u64(cur.resume)
+		e.u8(boolByte(cur.hasResume))
 		e.u64(uint64(cur.mask))
 		e.u32(n.abiVersion)
 		e.str(cur.name)

@@ -20,7 +20,8 @@ import (
 //	               'B' batch: u32 consecutive failures so far, u32 n, n events
 //	               'U' unload: on_unload, destroy, close; the child answers 'D' and exits 0
 //	child → node   'H' hello (first, before loading: proves the binary serves as a child)
-//	               'R' ready: u64 resume height, u64 mask, u32 ABI version, str name, str library
+//	               'R' ready: u64 resume height, u8 keeps a position (resume_height), u64 mask,
+//	                   u32 ABI version, str name, str library
 //	               'E' load failed: error;  'D' unloaded: u8 ok, error
 //	               'A' ack: the pass's bookkeeping (ack below)
 //	               'L' log: one JSON line of the child's logger

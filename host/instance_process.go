@@ -3,10 +3,12 @@ package host
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/journal"
 )
 
 // ErrChildProcess is the cause of a failure of an isolated plugin's child process: it
@@ -46,12 +49,94 @@ var (
 	errNoAnswer  = errors.New("no answer")
 	errChildGone = errors.New("child process gone")
 	errAbandoned = errors.New("drain timed out")
+	errStopped   = errors.New("stopped")
 )
+
+// childOptions are a manager's settings for child processes (WithIsolation, …).
+type childOptions struct {
+	force bool      // isolation is set for every C-ABI plugin
+	iso   Isolation // the isolation then
+	exe   string    // the program started as the child; "" means os.Executable()
+	ctx   context.Context
+}
+
+// WithIsolation loads every C-ABI plugin of the manager with isolation iso, whatever its
+// config says (its other settings hold, delivery among them: a plugin configured for
+// delivery "sync" in a child process has the node wait for each of its answers).
+// `slipstream check` loads plugins in a child process this way, so that a plugin that
+// crashes while loading or unloading is reported (*ChildError) instead of killing it.
+func WithIsolation(iso Isolation) Option {
+	return func(m *Manager) { m.children.force, m.children.iso = true, iso }
+}
+
+// WithChildExecutable starts path as the child process of isolated plugins instead of the
+// node's own program (os.Executable()); path must call ServeIsolated first in its main.
+func WithChildExecutable(path string) Option {
+	return func(m *Manager) { m.children.exe = path }
+}
+
+// WithChildContext makes a load or unload of an isolated plugin that waits for its child
+// process give up when ctx ends (a command's signal context): the child is killed and the
+// load or unload fails with a *ChildError whose Stopped is set.
+func WithChildContext(ctx context.Context) Option {
+	return func(m *Manager) { m.children.ctx = ctx }
+}
+
+// ChildError reports an isolated plugin's child process that died, hung or was stopped
+// (WithChildContext) while loading or unloading the plugin. It matches ErrChildProcess
+// when loading, ErrOnUnload when unloading.
+type ChildError struct {
+	Stage  string // "loading" or "unloading"
+	Cause  string // how the child ended: "signal SIGSEGV", "exit status 3", "no answer in 30s", "stopped"
+	Signal string // the fatal signal it died of ("SIGSEGV"), if any (Unix)
+	// ExitCode is the child's exit status when it exited by itself (on Windows, a crash
+	// is an exception code: 0xC0000005), -1 when it was killed, hung or died of a signal.
+	ExitCode   int
+	Hung       bool   // it did not answer within call_timeout (it was killed)
+	Stopped    bool   // the manager's child context ended (it was killed)
+	LastOutput string // its last line on stderr before it ended (a C++ runtime's "terminate called …")
+	Err        error  // ErrChildProcess or ErrOnUnload
+}
+
+func (e *ChildError) Error() string {
+	if e.Stage == "loading" {
+		if e.Hung {
+			return fmt.Sprintf("%v: the plugin did not load within call_timeout (%s)", e.Err, e.Cause)
+		}
+		return fmt.Sprintf("%v: the child process %s while loading the plugin", e.Err, e.Cause)
+	}
+	return fmt.Sprintf("%v: the child process %s while unloading", e.Err, e.Cause)
+}
+
+func (e *ChildError) Unwrap() error { return e.Err }
+
+// childError describes how c ended (after end, which returned cause) at stage.
+func (p *procInstance) childError(c *child, why error, cause, stage string, sentinel error) *ChildError {
+	e := &ChildError{Stage: stage, Cause: cause, ExitCode: -1, LastOutput: c.lastWords(), Err: sentinel,
+		Hung: errors.Is(why, errNoAnswer), Stopped: errors.Is(why, errStopped)}
+	c.tailMu.Lock()
+	e.Signal = c.signal
+	c.tailMu.Unlock()
+	if e.Stopped {
+		e.Cause = "stopped"
+	} else if !e.Hung && e.Signal == "" && c.cmd.ProcessState != nil {
+		if strings.HasPrefix(cause, "signal ") {
+			e.Signal = strings.TrimPrefix(cause, "signal ")
+		} else {
+			e.ExitCode = c.cmd.ProcessState.ExitCode()
+		}
+	}
+	return e
+}
 
 // loadLibrary loads a C-ABI plugin in the node's process or, with isolation "process",
 // in a child process (under m.mu).
 func (m *Manager) loadLibrary(cfg *Config, isReload bool) (*slot, error) {
-	if cfg.Isolation == IsolationProcess {
+	iso := cfg.Isolation
+	if m.children.force {
+		iso = m.children.iso
+	}
+	if iso == IsolationProcess {
 		return m.loadProcess(cfg, isReload)
 	}
 	return m.loadNative(cfg, isReload)
@@ -85,12 +170,24 @@ type procInstance struct {
 	mask       abi.EventMask
 
 	// Under the slot's call lock (or m.mu before the slot is published):
-	c        *child
-	first    uint64 // the first child's resume height (PluginInfo.ResumeHeight)
-	resume   uint64 // the current child's
-	acked    uint64 // the highest height a child acknowledged
-	restarts []time.Time
-	enc      enc
+	c         *child
+	first     uint64 // the first child's resume height (PluginInfo.ResumeHeight)
+	hasResume bool   // the plugin keeps a position (the first child said so)
+	resume    uint64 // the current child's
+	acked     uint64 // the highest height a child acknowledged
+	restarts  []time.Time
+	enc       enc
+
+	journal *journal.Journal // the manager's, if any: a restarted child is fed from it (refeed)
+	stop    <-chan struct{}  // WithChildContext's: a load or unload gives up when it closes
+}
+
+// doneOf is ctx.Done(), nil (never) without a context.
+func doneOf(ctx context.Context) <-chan struct{} {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Done()
 }
 
 var _ instance = (*procInstance)(nil)
@@ -98,6 +195,7 @@ var _ instance = (*procInstance)(nil)
 // ready is what a child reports once the plugin loaded.
 type ready struct {
 	resume     uint64
+	hasResume  bool // the plugin keeps a position: it catches up from the journal
 	mask       abi.EventMask
 	abiVersion uint32
 	name, lib  string
@@ -129,16 +227,19 @@ func (m *Manager) loadProcess(cfg *Config, isReload bool) (*slot, error) {
 	if cfg.Name != "" && m.find(cfg.Name) != nil {
 		return nil, fail(cfg.Name, fmt.Errorf("%w: a plugin named %q is loaded (set another name in the config)", ErrAlreadyLoaded, cfg.Name))
 	}
-	exe, err := os.Executable()
+	exe, err := m.children.exe, error(nil)
+	if exe == "" {
+		exe, err = os.Executable()
+	}
 	if err != nil {
 		return nil, fail(cfg.Name, fmt.Errorf("%w: cannot find the node's own program to start as the plugin's child: %v", ErrChildProcess, err))
 	}
-	p := &procInstance{cfg: cfg, exe: exe, base: m.log, log: m.log.With().Str("config", cfg.File).Logger(), file: lib.info}
+	p := &procInstance{cfg: cfg, exe: exe, journal: m.journal, stop: doneOf(m.children.ctx), base: m.log, log: m.log.With().Str("config", cfg.File).Logger(), file: lib.info}
 	if cfg.Name != "" {
 		p.log = m.log.With().Str("plugin", cfg.Name).Logger()
 	}
 	t0 := time.Now()
-	c, rd, err := p.start(isReload)
+	c, rd, err := p.start(isReload, p.stop)
 	if err != nil {
 		return nil, fail(cfg.Name, err)
 	}
@@ -147,10 +248,10 @@ func (m *Manager) loadProcess(cfg *Config, isReload bool) (*slot, error) {
 		return nil, fail(rd.name, fmt.Errorf("%w: a plugin named %q is loaded (set another name with name: \"…\" in the config)", ErrAlreadyLoaded, rd.name))
 	}
 	p.c, p.name, p.mask, p.libPath, p.abiVersion = c, rd.name, rd.mask, rd.lib, rd.abiVersion
-	p.first, p.resume = rd.resume, rd.resume
+	p.first, p.resume, p.hasResume = rd.resume, rd.resume, rd.hasResume
 	p.log = m.log.With().Str("plugin", rd.name).Logger()
 	c.log.Store(&p.log)
-	s := newSlot(&loaded{name: rd.name, inst: p, cfg: cfg, mask: rd.mask, resume: rd.resume, log: p.log, loadedAt: time.Now()})
+	s := newSlot(&loaded{name: rd.name, inst: p, cfg: cfg, mask: rd.mask, resume: rd.resume, hasResume: rd.hasResume, log: p.log, loadedAt: time.Now()})
 	p.log.Info().Str("library", rd.lib).Int("pid", c.cmd.Process.Pid).Dur("took", time.Since(t0)).Stringer("events", rd.mask).
 		Uint64("resume_height", rd.resume).Str("error_policy", cfg.ErrorPolicy.String()).Bool("reload", isReload).
 		Msg("plugin loaded in a child process (isolation process)")
@@ -180,8 +281,8 @@ type frame struct {
 }
 
 // start starts a child, waits for its hello, sends it the config and waits for the
-// plugin to load. On failure nothing is left running.
-func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
+// plugin to load, giving up when stop closes. On failure nothing is left running.
+func (p *procInstance) start(isReload bool, stop <-chan struct{}) (_ *child, rd ready, err error) {
 	var files []*os.File
 	pipe := func() (r, w *os.File) {
 		if err != nil {
@@ -231,7 +332,10 @@ func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
 		}
 	}()
 
-	f, err := c.await(nil, helloTimeout)
+	f, err := c.await(nil, helloTimeout, stop)
+	if errors.Is(err, errStopped) {
+		return nil, rd, p.childError(c, err, c.end(p, err), "loading", ErrChildProcess)
+	}
 	if err != nil || f.typ != frameHello {
 		return nil, rd, fmt.Errorf("%w: %s did not answer as a plugin child within %v (%v): a Go node must call host.ServeIsolated() first in main",
 			ErrChildProcess, p.exe, helloTimeout, errOr(err, "unexpected frame"))
@@ -243,11 +347,9 @@ func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
 	if err = c.send(p.enc.finish(), p.cfg.CallTimeout); err != nil {
 		return nil, rd, fmt.Errorf("%w: sending the config to the child: %v", ErrChildProcess, err)
 	}
-	if f, err = c.await(nil, p.cfg.CallTimeout); err != nil {
-		if errors.Is(err, errNoAnswer) {
-			return nil, rd, fmt.Errorf("%w: the plugin did not load within call_timeout %v", ErrChildProcess, p.cfg.CallTimeout)
-		}
-		return nil, rd, fmt.Errorf("%w: the child process %s while loading the plugin", ErrChildProcess, c.end(p, err))
+	if f, err = c.await(nil, p.cfg.CallTimeout, stop); err != nil {
+		ce := p.childError(c, err, c.end(p, err), "loading", ErrChildProcess)
+		return nil, rd, ce
 	}
 	d := dec{b: f.payload}
 	switch f.typ {
@@ -258,7 +360,7 @@ func (p *procInstance) start(isReload bool) (_ *child, rd ready, err error) {
 		}
 		return nil, rd, err
 	case frameReady:
-		rd = ready{resume: d.u64(), mask: abi.EventMask(d.u64()).Known(), abiVersion: d.u32(), name: d.str(), lib: d.str()}
+		rd = ready{resume: d.u64(), hasResume: d.u8() != 0, mask: abi.EventMask(d.u64()).Known(), abiVersion: d.u32(), name: d.str(), lib: d.str()}
 		if !d.bad {
 			return c, rd, nil
 		}
@@ -372,8 +474,8 @@ func (c *child) send(f []byte, timeout time.Duration) error {
 }
 
 // await waits for the child's next frame, at most timeout; with a slot, it gives up when
-// the slot's drain timed out.
-func (c *child) await(s *slot, timeout time.Duration) (frame, error) {
+// the slot's drain timed out, and when stop closes (errStopped).
+func (c *child) await(s *slot, timeout time.Duration, stop <-chan struct{}) (frame, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var tick <-chan time.Time
@@ -391,6 +493,8 @@ func (c *child) await(s *slot, timeout time.Duration) (frame, error) {
 			return f, nil
 		case <-timer.C:
 			return frame{}, errNoAnswer
+		case <-stop:
+			return frame{}, errStopped
 		case <-tick:
 			if s.abandon.Load() {
 				return frame{}, errAbandoned
@@ -409,7 +513,7 @@ var goFatalSignal = regexp.MustCompile(`^(?:\[signal )?(SIG[A-Z0-9]+): `)
 // input is closed and it exits by itself, or is killed after reapTimeout). Every pipe is
 // closed and every goroutine of the child has returned when end returns.
 func (c *child) end(p *procInstance, why error) string {
-	if errors.Is(why, errNoAnswer) || errors.Is(why, errAbandoned) {
+	if errors.Is(why, errNoAnswer) || errors.Is(why, errAbandoned) || errors.Is(why, errStopped) {
 		c.cmd.Process.Kill()
 	}
 	c.w.Close() // a child waiting for input sees the end and unloads
@@ -475,19 +579,91 @@ func (p *procInstance) deliver(s *slot, b *batch, mask abi.EventMask) {
 			p.acked = max(p.acked, top)
 			return
 		}
-		c := p.c
-		p.c = nil
-		why := err
-		cause := c.end(p, why)
-		if errors.Is(why, errAbandoned) {
-			s.pass.stop = causeDrainTimeout
-			return
-		}
-		if !p.restart(s, c, cause, kinds, n) {
-			return
+		for {
+			if !p.died(s, err, kinds, n) {
+				return
+			}
+			// The new child may resume below this round (the plugin had not stored what
+			// it acknowledged): with a journal, what lies between comes from there.
+			if err = p.refeed(s, b, mask); err == nil {
+				break
+			}
 		}
 		retry = true
 	}
+}
+
+// died ends the current child after err and restarts it (restart); false: the round is
+// given up (the drain timed out, or the plugin is failed).
+func (p *procInstance) died(s *slot, err error, kinds abi.EventMask, n int) bool {
+	c := p.c
+	p.c = nil
+	cause := c.end(p, err)
+	if errors.Is(err, errAbandoned) {
+		s.pass.stop = causeDrainTimeout
+		return false
+	}
+	return p.restart(s, c, cause, kinds, n)
+}
+
+// refeed sends a restarted child, from the journal, the events from its resume height up
+// to the lowest height of the round b: the plugin lost them (it had acknowledged them, and
+// the node holds them no more in memory). They were counted as delivered when first
+// acknowledged; the child's bookkeeping of these passes is not counted again, only a
+// child that dies or hangs meanwhile (the error: it is restarted again). Heights older than
+// the journal's window are counted as gap heights. Without a journal, or for a plugin that
+// keeps no position, there is nothing to do.
+func (p *procInstance) refeed(s *slot, b *batch, mask abi.EventMask) error {
+	if p.journal == nil || !p.hasResume || p.resume >= p.acked {
+		return nil
+	}
+	low := uint64(math.MaxUint64)
+	for i := range b.evs {
+		if mask.Has(b.evs[i].Kind) {
+			low = min(low, uint64(b.evs[i].BlockHeight))
+		}
+	}
+	if p.resume >= low || p.resume > math.MaxUint32 {
+		return nil
+	}
+	if w := p.journal.Window(); !w.Empty && p.resume < uint64(w.First) {
+		last := min(uint64(w.First)-1, low-1)
+		s.stats.gapHeights.Add(last - p.resume + 1)
+		p.log.Warn().Uint64("first_missing", p.resume).Uint64("last_missing", last).
+			Msg("journal gap: the restarted plugin resumes below the journal's window; these heights cannot be fed again (counted in gap_heights)")
+	}
+	r := p.journal.Reader(uint32(p.resume))
+	defer r.Close()
+	fed := 0
+	for {
+		rec, err := r.Next()
+		var gap *journal.GapError
+		if errors.As(err, &gap) {
+			continue
+		}
+		if err != nil || uint64(rec.Height) >= low {
+			break // the end (io.EOF), or a journal that cannot be read: what it has is fed
+		}
+		rb := batch{evs: rec.Events}
+		n, _, _ := p.encodeBatch(s, &rb, mask, 0, true)
+		if n == 0 {
+			continue
+		}
+		a, err := p.call(s, p.c, p.enc.finish())
+		if err != nil {
+			return err
+		}
+		if a.failed > 0 {
+			p.log.Warn().Uint32("height", rec.Height).Str("callback", a.first.callback).Str("error", a.first.msg).
+				Msg("the restarted plugin failed on an event fed again from the journal")
+		}
+		fed += n
+	}
+	if fed > 0 {
+		p.log.Info().Uint64("resume_height", p.resume).Uint64("round_height", low).Int("events", fed).
+			Msg("fed the restarted plugin from the journal up to the round it died in")
+	}
+	return nil
 }
 
 // encodeBatch encodes the events of b that the current child must get into p.enc and
@@ -530,7 +706,7 @@ func (p *procInstance) call(s *slot, c *child, f []byte) (ack, error) {
 	if err := c.send(f, p.cfg.CallTimeout); err != nil {
 		return ack{}, err
 	}
-	fr, err := c.await(s, p.cfg.CallTimeout)
+	fr, err := c.await(s, p.cfg.CallTimeout, nil)
 	if err != nil {
 		return ack{}, err
 	}
@@ -625,12 +801,12 @@ func (p *procInstance) restart(s *slot, c *child, cause string, kinds abi.EventM
 			return false
 		}
 		t0 := time.Now()
-		nc, rd, err := p.start(false)
+		nc, rd, err := p.start(false, nil) // a restart is not stopped by WithChildContext
 		if err != nil {
 			cause, c = "restart failed: "+err.Error(), nil
 			continue
 		}
-		if rd.resume < p.acked {
+		if rd.resume < p.acked && (p.journal == nil || !p.hasResume) {
 			p.log.Warn().Uint64("resume_height", rd.resume).Uint64("last_acked_height", p.acked).
 				Msg("the restarted plugin resumes below what it acknowledged: the host no longer holds those events")
 		}
@@ -656,10 +832,10 @@ func sleepUnlessAbandoned(s *slot, d time.Duration) bool {
 	}
 }
 
-// resumeHeight is the first child's resume height. It reports no position (ok false): an
-// isolated plugin does not catch up from a journal yet; each child skips what lies below
-// its own resume height, and the parent resends the round the child did not acknowledge.
-func (p *procInstance) resumeHeight() (uint64, bool, error) { return p.first, false, nil }
+// resumeHeight is the first child's resume height, and whether the plugin keeps a position
+// (it has resume_height): then it catches up from the journal as in process, the catch-up
+// delivering through deliver. Each child skips what lies below its own resume height.
+func (p *procInstance) resumeHeight() (uint64, bool, error) { return p.first, p.hasResume, nil }
 
 // unload tells the child to unload the plugin (on_unload, destroy, close) and returns
 // what went wrong there; a child that dies or hangs meanwhile is reaped here.
@@ -672,7 +848,7 @@ func (p *procInstance) unload() error {
 	err := c.send(p.enc.finish(), p.cfg.CallTimeout)
 	var f frame
 	if err == nil {
-		f, err = c.await(nil, p.cfg.CallTimeout)
+		f, err = c.await(nil, p.cfg.CallTimeout, p.stop)
 	}
 	if err == nil && f.typ == frameDone {
 		d := dec{b: f.payload}
@@ -682,7 +858,7 @@ func (p *procInstance) unload() error {
 	if err == nil {
 		err = errFrame
 	}
-	return fmt.Errorf("%w: the child process %s while unloading", ErrOnUnload, c.end(p, err))
+	return p.childError(c, err, c.end(p, err), "unloading", ErrOnUnload)
 }
 
 // close reaps the child (it exits once unloaded; else its input closes, which unloads it).
@@ -696,6 +872,7 @@ func (p *procInstance) close() error {
 
 func (p *procInstance) describe(pi *PluginInfo) {
 	pi.Native, pi.Path, pi.ABIVersion = true, p.libPath, p.abiVersion
+	pi.Isolation = IsolationProcess // also when WithIsolation forced it
 }
 
 func (p *procInstance) reopen(m *Manager, cfg *Config) (*slot, error) {

@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
@@ -282,4 +285,129 @@ func TestIsolatedLoadErrors(t *testing.T) {
 	if len(m.ListPlugins()) != 0 {
 		t.Errorf("plugins: %v", m.ListPlugins())
 	}
+}
+
+// TestIsolatedCatchUp: an isolated plugin (the recorder in a child process) that loads with
+// a resume height behind a journal of heights 1 to 300 catches up from the journal as in
+// process: its record holds every height from its resume height on exactly once, in
+// order, the journaled ones and the live ones broadcast after the switch.
+func TestIsolatedCatchUp(t *testing.T) {
+	const journaled, resume, live = 300, 10, 20
+	dir := t.TempDir()
+	m := host.NewManager(host.WithLogger(zerolog.Nop()), host.WithJournal(filepath.Join(dir, "journal")))
+	defer m.Unload()
+	for h := uint32(1); h <= journaled; h++ {
+		if err := m.BroadcastBatch(blockEvents(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyLib(t, recorder(t, "recorder"), dir, "librec.so")
+	out := filepath.Join(dir, "out.txt")
+	cfg := writeConfig(t, dir, "rec.json5", fmt.Sprintf(`{libpath: 'librec.so', out: %q, resume: %d, isolation: "process"}`, out, resume))
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, m)
+	for h := uint32(journaled + 1); h <= journaled+live; h++ {
+		if err := m.BroadcastBatch(blockEvents(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	infos := m.Shutdown()
+	got := recorderHeights(t, out)
+	wantEachHeight(t, got, resume, journaled+live)
+	if c := infos[0].Counters; c.Events != uint64(len(got)) || c.Dropped != 0 || c.GapHeights != 0 {
+		t.Errorf("counters: events %d dropped %d gaps %d; want %d, 0, 0", c.Events, c.Dropped, c.GapHeights, len(got))
+	}
+	if infos[0].Position != journaled+live || infos[0].Isolation != host.IsolationProcess {
+		t.Errorf("position %d isolation %v, want %d and process", infos[0].Position, infos[0].Isolation, journaled+live)
+	}
+}
+
+// TestIsolatedRestartRefeed: a restarted child that resumes below what it acknowledged
+// (the faulty plugin, crashing at height 30, comes back having lost its last 10 heights)
+// is fed those heights from the journal before the round it died in: the plugin's record
+// holds every height exactly once. Without the journal they would be lost.
+func TestIsolatedRestartRefeed(t *testing.T) {
+	const heights, at, lose = 60, 30, 10
+	lib := ctest.FaultyPlugin(t, false)
+	dir := t.TempDir()
+	out, marker := filepath.Join(dir, "out.txt"), filepath.Join(dir, "marker")
+	cfg := writeConfig(t, dir, "faulty.json5", fmt.Sprintf(`{libpath: %q, isolation: "process", out: %q, marker: %q,
+		fault: "segv", at: %d, lose: %d, allow_insecure: true}`, lib, out, marker, at, lose))
+	m := host.NewManager(host.WithLogger(zerolog.Nop()), host.WithJournal(filepath.Join(dir, "journal")))
+	defer m.Unload()
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for h := uint32(1); h <= heights; h++ {
+		if err := m.Broadcast(abi.Event{Kind: abi.Block, BlockHeight: h, Block: []byte{byte(h)}}); err != nil {
+			t.Fatal(err)
+		}
+		flush(t, m) // a round per height: the round the child dies in holds height 30 alone
+	}
+	infos := m.Shutdown()
+	var got []uint32
+	for _, l := range ctest.ReadLines(t, out) {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "ev" {
+			h, err := strconv.ParseUint(f[2], 10, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, uint32(h))
+		}
+	}
+	want := make([]uint32, 0, heights)
+	for h := uint32(1); h <= heights; h++ {
+		want = append(want, h)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("record heights %v, want 1 to %d exactly once, in order", got, heights)
+	}
+	if !slices.Contains(ctest.ReadLines(t, out), fmt.Sprintf("load resume=%d", at-lose)) {
+		t.Errorf("the restarted plugin did not resume at %d (it lost its last %d heights)", at-lose, lose)
+	}
+	if c := infos[0].Counters; c.Restarts != 1 || c.Events != heights {
+		t.Errorf("restarts %d events %d, want 1 and %d", c.Restarts, c.Events, heights)
+	}
+}
+
+// TestIsolationForced: WithIsolation loads a plugin whose config says nothing of isolation
+// in a child process; one that crashes while loading fails with a *ChildError naming the
+// signal and the stage, and a load that WithChildContext's context stops fails with one
+// whose Stopped is set, the child killed.
+func TestIsolationForced(t *testing.T) {
+	dir := t.TempDir()
+	lib := ctest.Plugin(t, "crash", "testdata/plugins/crash.c")
+	crash := writeConfig(t, dir, "crash.json5", fmt.Sprintf("{libpath: %q, allow_insecure: true}", lib))
+	m := host.NewManager(host.WithLogger(zerolog.Nop()), host.WithIsolation(host.IsolationProcess))
+	defer m.Unload()
+	_, err := m.LoadPlugin(crash)
+	var ce *host.ChildError
+	if !errors.As(err, &ce) || !errors.Is(err, host.ErrChildProcess) || ce.Signal != "SIGSEGV" || ce.Stage != "loading" {
+		t.Fatalf("LoadPlugin = %v (%+v), want a *ChildError: SIGSEGV while loading", err, ce)
+	}
+
+	copyLib(t, recorder(t, "recorder"), dir, "librec.so")
+	out := filepath.Join(dir, "out.txt")
+	cfg := writeConfig(t, dir, "rec.json5", fmt.Sprintf("{libpath: 'librec.so', out: %q}", out))
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := m.Plugin("recorder"); info.Isolation != host.IsolationProcess || info.Path == "" {
+		t.Errorf("info: isolation %v path %q, want process and the library", info.Isolation, info.Path)
+	}
+	if err := m.UnloadPlugin("recorder"); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m2 := host.NewManager(host.WithLogger(zerolog.Nop()), host.WithIsolation(host.IsolationProcess), host.WithChildContext(ctx))
+	defer m2.Unload()
+	_, err = m2.LoadPlugin(cfg)
+	if !errors.As(err, &ce) || !ce.Stopped {
+		t.Fatalf("LoadPlugin with an ended context = %v, want a *ChildError with Stopped", err)
+	}
+	noChildren(t)
 }

@@ -60,6 +60,7 @@ type Manager struct {
 	jmu      sync.Mutex // serializes journaled broadcasts: append, then deliver
 	jfailed  atomic.Bool
 	builtins map[string]func() Plugin // WithBuiltin's, before the package's (builtin.go)
+	children childOptions             // WithIsolation, WithChildExecutable, WithChildContext
 }
 
 // Option configures a Manager.

@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 
 	"github.com/slipstream-go/slipstream/abi"
@@ -24,27 +20,25 @@ plugin's name, config file, library path, ABI version and subscriptions, then un
 (the plugin's on_unload and destroy run, and the library is closed). No event is
 delivered. The plugin author's first tool.
 
-Each plugin is loaded in a child process (this program re-executed), so that a plugin that
-crashes while loading or unloading (a segfault in _create_plugin, on_load or on_unload) is
-reported instead of taking the shell's command down: in a node the same crash would kill
-the node, since a plugin runs in the node's process. --in-process skips the child.
+Each plugin is loaded in a child process (this program, as for a plugin with isolation
+"process"), so that a plugin that crashes, exits or hangs while loading or unloading (a
+segfault in _create_plugin, on_load or on_unload) is reported instead of taking the shell's
+command down: in a node the same crash would kill the node, since a plugin runs in the
+node's process. --in-process skips the child.
 
 Exit status: 0 every plugin loads and unloads cleanly; 2 a plugin does not load, fails
 while unloading (on_unload panicked or logged an error, the library did not close) or
-crashed (the reason is printed); 1 the child could not be run; 130 interrupted by SIGINT
+crashed, exited or hung (the reason is printed; a plugin that exits with a status above 2
+gives that status); 1 the child could not be run; 130 interrupted by SIGINT
 or SIGTERM (the check running then is stopped, the rest are not run).
 
 Example:
   slipstream check build/demo/history.json5 build/demo/events.json5
 `
 
-// checkChildFlag is the hidden flag that makes `check` the child that loads one config.
-const checkChildFlag = "child"
-
 func (a *App) check(ctx context.Context, args []string) int {
-	fs := a.newFlagSet("check", checkUsage, checkChildFlag)
+	fs := a.newFlagSet("check", checkUsage)
 	inProcess := fs.Bool("in-process", false, "load the plugins in this process (a crashing plugin kills it)")
-	child := fs.Bool(checkChildFlag, false, "internal: the child process of check")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: "+logLevels)
 	if code, ok := a.parseFlags(fs, args); !ok {
 		return code
@@ -55,30 +49,12 @@ func (a *App) check(ctx context.Context, args []string) int {
 	if _, err := newLogger(io.Discard, *logLevel, false); err != nil {
 		return a.usageError(fs, "%v", err)
 	}
-	if *child || *inProcess {
-		code := ExitOK
-		for i, cfg := range fs.Args() {
-			if i > 0 {
-				fmt.Fprintln(a.Stdout)
-			}
-			code = max(code, a.checkOne(cfg, *logLevel))
-		}
-		return code
-	}
-	exe := a.Executable
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			fmt.Fprintf(a.Stderr, "slipstream check: cannot find this program to run the check: %v (try --in-process)\n", err)
-			return ExitFailure
-		}
-	}
 	code := ExitOK
 	for i, cfg := range fs.Args() {
 		if i > 0 {
 			fmt.Fprintln(a.Stdout)
 		}
-		c := a.checkChild(ctx, exe, cfg, *logLevel)
+		c := a.checkOne(ctx, cfg, *logLevel, !*inProcess)
 		if c == ExitInterrupted {
 			return c
 		}
@@ -87,13 +63,25 @@ func (a *App) check(ctx context.Context, args []string) int {
 	return code
 }
 
-// checkOne loads one config in this process, describes the plugin and unloads it.
-func (a *App) checkOne(cfg, logLevel string) int {
+// checkOne loads one config, describes the plugin and unloads it: isolated, in a child
+// process of the host (host.WithIsolation: this program, which serves as the child through
+// host.ServeIsolated), else in this process.
+func (a *App) checkOne(ctx context.Context, cfg, logLevel string, isolated bool) int {
 	log, _ := newLogger(a.Stderr, logLevel, a.isTerminal())
-	mgr := host.NewManager(host.WithLogger(log))
+	opts := []host.Option{host.WithLogger(log)}
+	if isolated {
+		opts = append(opts, host.WithIsolation(host.IsolationProcess), host.WithChildContext(ctx))
+		if a.Executable != "" {
+			opts = append(opts, host.WithChildExecutable(a.Executable))
+		}
+	}
+	mgr := host.NewManager(opts...)
 	defer mgr.Unload()
 	name, err := mgr.LoadPlugin(cfg)
 	if err != nil {
+		if code, ok := a.checkChildFailed(ctx, cfg, "loading", err); ok {
+			return code
+		}
 		fmt.Fprintf(a.Stderr, "slipstream check: %v\n", err)
 		return ExitUsage
 	}
@@ -122,84 +110,64 @@ func (a *App) checkOne(cfg, logLevel string) int {
 	fmt.Fprintf(w, "subscriptions  %s\n", subs)
 	fmt.Fprintf(w, "error_policy   %s\n", info.ErrorPolicy)
 	fmt.Fprintf(w, "delivery       %s\n", info.Delivery)
-	// Shutdown rather than UnloadPlugin: it returns the plugin's description as it stands
-	// after on_unload, destroy and the library's close, with what went wrong there.
-	infos := mgr.Shutdown()
-	if len(infos) == 1 && infos[0].UnloadError != "" {
+	// UnloadPlugin returns what went wrong in on_unload, destroy and the library's close
+	// (or in the child process meanwhile).
+	if err := mgr.UnloadPlugin(name); err != nil {
+		if code, ok := a.checkChildFailed(ctx, cfg, "unloading", err); ok {
+			return code
+		}
+		msg := err.Error()
+		if le := (*host.LoadError)(nil); errors.As(err, &le) {
+			msg = le.Err.Error()
+		}
 		fmt.Fprintf(w, "status         FAILED while unloading\n")
 		fmt.Fprintf(a.Stderr, "slipstream check: %s: plugin %s failed while unloading: %s (in a node it might not flush its data)\n",
-			cfg, name, infos[0].UnloadError)
+			cfg, name, msg)
 		return ExitUsage
 	}
 	fmt.Fprintf(w, "status         ok (loaded and unloaded cleanly)\n")
 	return ExitOK
 }
 
-// goFatalSignal matches the Go runtime's report of a fatal signal: a fault in the plugin's
-// C code, which the runtime sees as a cgo call ("SIGSEGV: segmentation violation" at the
-// start of a line, then "signal arrived during cgo execution"), or in Go code
-// ("[signal SIGSEGV: segmentation violation …]").
-var goFatalSignal = regexp.MustCompile(`(?m)(?:^|\[signal )(SIG[A-Z0-9]+): `)
-
-// checkChild runs `check --child cfg` in a child process and reports how it ended.
-func (a *App) checkChild(ctx context.Context, exe, cfg, logLevel string) int {
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, exe, "check", "--"+checkChildFlag, "--log-level", logLevel, "--", cfg)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	a.Stdout.Write(stdout.Bytes())
-	if ctx.Err() != nil {
-		// SIGINT or SIGTERM reached this process (ctx is Main's signal context): the child
-		// was killed for it, the plugin did not crash.
-		a.Stderr.Write(stderr.Bytes())
+// checkChildFailed reports a child process of the host that crashed, exited, hung or was
+// stopped (SIGINT or SIGTERM reached this process: ctx is Main's signal context) while
+// loading or unloading the plugin, and returns check's exit code; ok is false for any
+// other error.
+func (a *App) checkChildFailed(ctx context.Context, cfg, stage string, err error) (code int, ok bool) {
+	var ce *host.ChildError
+	if !errors.As(err, &ce) {
+		if errors.Is(err, host.ErrChildProcess) { // not started, or not a plugin child
+			fmt.Fprintf(a.Stderr, "slipstream check: %s: cannot run the check process: %v\n", cfg, err)
+			return ExitFailure, true
+		}
+		return 0, false
+	}
+	if ce.Stopped || ctx.Err() != nil {
 		why := "interrupted"
 		if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() { // "interrupt signal received"
 			why = "interrupted (" + cause.Error() + ")"
 		}
-		fmt.Fprintf(a.Stderr, "slipstream check: %s: %s while %s: the check was stopped, the plugin did not crash\n",
-			cfg, why, checkStage(stdout.Bytes()))
-		return ExitInterrupted
+		fmt.Fprintf(a.Stderr, "slipstream check: %s: %s while %s: the check was stopped, the plugin did not crash\n", cfg, why, stage)
+		return ExitInterrupted, true
 	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		a.Stderr.Write(stderr.Bytes())
-		fmt.Fprintf(a.Stderr, "slipstream check: %s: cannot run the check process %s: %v\n", cfg, exe, err)
-		return ExitFailure
+	if ce.LastOutput != "" {
+		fmt.Fprintf(a.Stderr, "  | %s\n", ce.LastOutput)
 	}
-	if err == nil {
-		a.Stderr.Write(stderr.Bytes())
-		return ExitOK
+	sig := ce.Signal
+	if sig == "" && ce.ExitCode > 0 {
+		sig, _ = exceptionName(ce.ExitCode)
 	}
-	// The Go runtime reports a fault in the plugin's code and exits with status 2 (or, with
-	// GOTRACEBACK=crash, dies of SIGABRT): its report names the original signal.
-	var sig string
-	crashed := false
-	if m := goFatalSignal.FindSubmatch(stderr.Bytes()); m != nil {
-		sig, crashed = string(m[1]), true
-	} else {
-		sig, crashed = signalOf(ee.ProcessState)
+	switch {
+	case sig != "":
+		fmt.Fprintf(a.Stderr, "slipstream check: %s: plugin crashed while %s: signal %s (the plugin runs in the node's process: this would have crashed the node)\n",
+			cfg, stage, sig)
+		return ExitUsage, true
+	case ce.Hung:
+		fmt.Fprintf(a.Stderr, "slipstream check: %s: plugin hung while %s: %s (in a node it would hold up the node)\n", cfg, stage, ce.Cause)
+		return ExitUsage, true
+	default:
+		fmt.Fprintf(a.Stderr, "slipstream check: %s: plugin ended the process while %s: %s (the plugin runs in the node's process: this would have ended the node)\n",
+			cfg, stage, ce.Cause)
+		return max(ce.ExitCode, ExitUsage), true
 	}
-	if !crashed {
-		a.Stderr.Write(stderr.Bytes())
-		return max(ee.ExitCode(), ExitUsage)
-	}
-	stage := checkStage(stdout.Bytes())
-	// The runtime's goroutine dump is of no use to a plugin author: keep its first lines.
-	for i, line := range strings.SplitN(stderr.String(), "\n", 4) {
-		if i < 3 && strings.TrimSpace(line) != "" {
-			fmt.Fprintf(a.Stderr, "  | %s\n", line)
-		}
-	}
-	fmt.Fprintf(a.Stderr, "slipstream check: %s: plugin crashed while %s: signal %s (the plugin runs in the node's process: this would have crashed the node)\n",
-		cfg, stage, sig)
-	return ExitUsage
-}
-
-// checkStage tells from what a check child printed whether it was loading or unloading
-// the plugin: the description is printed once the plugin is loaded.
-func checkStage(stdout []byte) string {
-	if bytes.Contains(stdout, []byte("\nsubscriptions ")) {
-		return "unloading"
-	}
-	return "loading"
 }

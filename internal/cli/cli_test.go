@@ -504,6 +504,7 @@ func TestCheck(t *testing.T) {
 	crashLib := ctest.Plugin(t, "crash", "testdata/plugins/crash.c")
 	crash := writeFile(t, dir, "crash.json5", fmt.Sprintf("{libpath: %q}", crashLib))
 	noLib := writeFile(t, dir, "nolib.json5", "{libpath: 'libnothere.so'}")
+	hang := lifecycleConfig(t, dir, "hang.json5", `load_sleep_ms: 60000, call_timeout: "1s"`)
 	tests := []struct {
 		name       string
 		args       []string
@@ -519,6 +520,7 @@ func TestCheck(t *testing.T) {
 			[]string{"plugin crashed while loading: signal SIGSEGV (the plugin runs in the node's process: this would have crashed the node)"}},
 		{"does not load", []string{noLib}, 2, nil, []string{"nolib.json5", "plugin library cannot be loaded"}},
 		{"good and crash", []string{good, crash}, 2, []string{"plugin         recorder"}, []string{"plugin crashed while loading"}},
+		{"hang", []string{hang}, 2, nil, []string{"hang.json5: plugin hung while loading: no answer in 1s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

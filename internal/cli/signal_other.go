@@ -1,9 +1,7 @@
-//go:build !unix && !windows
+//go:build !windows
 
 package cli
 
-import "os"
-
-// signalOf reports the signal that ended a process; there are none on this system (a
-// crash shows as an exit status, and in the Go runtime's report).
-func signalOf(*os.ProcessState) (string, bool) { return "", false }
+// exceptionName names the exception a process exit code stands for on Windows; elsewhere
+// a crash is a signal (host.ChildError.Signal), and no exit code names one.
+func exceptionName(int) (string, bool) { return "", false }

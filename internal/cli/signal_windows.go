@@ -1,9 +1,6 @@
 package cli
 
-import (
-	"fmt"
-	"os"
-)
+import "fmt"
 
 // exceptionNames are the NTSTATUS codes a process that died of an unhandled exception
 // exits with. A fault in a plugin DLL's C code is not Go's to handle: the Go runtime
@@ -21,10 +18,10 @@ var exceptionNames = map[uint32]string{
 	0x80000003: "EXCEPTION_BREAKPOINT",
 }
 
-// signalOf reports the exception that ended a process on Windows (what a signal is on
-// Unix): its name and NTSTATUS code, from the exit status.
-func signalOf(ps *os.ProcessState) (string, bool) {
-	code := uint32(ps.ExitCode())
+// exceptionName names the exception that ended a process on Windows (what a signal is on
+// Unix) from its exit code: its name and NTSTATUS code.
+func exceptionName(exitCode int) (string, bool) {
+	code := uint32(exitCode)
 	if name, ok := exceptionNames[code]; ok {
 		return fmt.Sprintf("%s (0x%08X)", name, code), true
 	}

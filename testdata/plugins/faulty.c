@@ -9,6 +9,10 @@
  *          ever), "throw" (a C++ exception escapes: faulty_throw.cpp, linked in when
  *          FAULTY_CXX is defined)
  *
+ *   lose: N (with marker) a run that finds the marker (a restart after the fault) lost
+ *          the events of its last N recorded heights, as a store that had not flushed what
+ *          it acknowledged: it rewrites its file without them and resumes below them
+ *
  * Lines written besides the events: "load resume=H" per load, "unload" and "destroy".
  * Built against ABI 1.1 (resume_height); events of one height must not be split by a
  * fault (the tests send one event per height).
@@ -36,6 +40,7 @@ typedef struct faulty {
     char marker[4096];
     uint64_t at;
     uint64_t resume;
+    uint64_t lose;
 } faulty;
 
 static int64_t config(faulty *f, const char *key, char *buf, uint64_t cap) {
@@ -64,6 +69,7 @@ static int32_t f_on_load(slipstream_plugin *self, const slipstream_load_args *ar
     if (config(f, "fault", f->fault, sizeof f->fault) < 0) f->fault[0] = '\0';
     if (config(f, "marker", f->marker, sizeof f->marker) < 0) f->marker[0] = '\0';
     if (config(f, "at", buf, sizeof buf) >= 0) f->at = strtoull(buf, NULL, 0);
+    if (config(f, "lose", buf, sizeof buf) >= 0) f->lose = strtoull(buf, NULL, 0);
     /* Resume after the highest height recorded so far. */
     FILE *in = fopen(path, "r");
     if (in != NULL) {
@@ -71,6 +77,24 @@ static int32_t f_on_load(slipstream_plugin *self, const slipstream_load_args *ar
         unsigned k, h;
         while (fgets(line, sizeof line, in) != NULL)
             if (sscanf(line, "ev %u %u", &k, &h) == 2 && (uint64_t)h + 1 > f->resume) f->resume = (uint64_t)h + 1;
+        if (f->lose > 0 && f->marker[0] != '\0' && access(f->marker, F_OK) == 0 && f->resume > 0)
+            f->resume = f->resume > f->lose ? f->resume - f->lose : 0;
+        else
+            f->lose = 0;
+        if (f->lose > 0) { /* keep what lies below the new resume height */
+            char tmp[4200];
+            snprintf(tmp, sizeof tmp, "%s.tmp", path);
+            FILE *t = fopen(tmp, "w");
+            if (t == NULL) {
+                fclose(in);
+                return slipstream_error_set(err, "cannot open %s", tmp);
+            }
+            rewind(in);
+            while (fgets(line, sizeof line, in) != NULL)
+                if (sscanf(line, "ev %u %u", &k, &h) != 2 || (uint64_t)h < f->resume) fputs(line, t);
+            fclose(t);
+            rename(tmp, path);
+        }
         fclose(in);
     }
     f->out = fopen(path, "a");
