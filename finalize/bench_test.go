@@ -55,6 +55,22 @@ func newCSubscriberManager(b *testing.B) *host.Manager {
 	return m
 }
 
+// newCBatchSubscriberManager is newCSubscriberManager with the C no-op plugin built with
+// on_broadcast_batch (-DNOOP_BATCH): a batch is one call.
+func newCBatchSubscriberManager(b *testing.B) *host.Manager {
+	lib := ctest.Plugin(b, "noop_batch", "testdata/plugins/noop.c", "-DNOOP_BATCH")
+	cfg := filepath.Join(b.TempDir(), "noop.json5")
+	if err := os.WriteFile(cfg, []byte("{ libpath: "+strconv.Quote(lib)+" }\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	m := host.NewManager()
+	if _, err := m.LoadPlugin(cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Unload)
+	return m
+}
+
 // managerCases are the stores both benchmarks compare: no manager, a manager nobody
 // subscribes through, a Go and a C subscriber.
 var managerCases = []struct {
@@ -118,5 +134,24 @@ func benchUpdates(b *testing.B, s *Store, batch int) {
 	}
 	if batch > 0 {
 		_ = s.FinishAtomic()
+	}
+}
+
+// BenchmarkUpdateKeyValueInBatch256 is BenchmarkUpdateKeyValueInBatch with batches of 256
+// writes, without a manager and with the C no-op plugin (on_broadcast only, and with
+// on_broadcast_batch): /subscriber-c-batch minus /no-manager is the delivery's cost per
+// event, to set against internal/cgobench's BenchmarkCgoBroadcastBatch/256 (issue 15).
+func BenchmarkUpdateKeyValueInBatch256(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		manager func(b *testing.B) *host.Manager
+	}{{"no-manager", nil}, {"subscriber-c", newCSubscriberManager}, {"subscriber-c-batch", newCBatchSubscriberManager}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := NewStore()
+			if c.manager != nil {
+				s.SetSlipstreamPluginManager(c.manager(b))
+			}
+			benchUpdates(b, s, 256)
+		})
 	}
 }
