@@ -384,8 +384,13 @@ func TestIsolationForced(t *testing.T) {
 	defer m.Unload()
 	_, err := m.LoadPlugin(crash)
 	var ce *host.ChildError
-	if !errors.As(err, &ce) || !errors.Is(err, host.ErrChildProcess) || ce.Signal != "SIGSEGV" || ce.Stage != "loading" {
-		t.Fatalf("LoadPlugin = %v (%+v), want a *ChildError: SIGSEGV while loading", err, ce)
+	// A crash is a signal on Unix and an exception code as exit status on Windows.
+	crashed := func(ce *host.ChildError) bool { return ce.Signal == "SIGSEGV" }
+	if runtime.GOOS == "windows" {
+		crashed = func(ce *host.ChildError) bool { return uint32(ce.ExitCode) == 0xC0000005 }
+	}
+	if !errors.As(err, &ce) || !errors.Is(err, host.ErrChildProcess) || !crashed(ce) || ce.Stage != "loading" {
+		t.Fatalf("LoadPlugin = %v (%+v), want a *ChildError: a crash (SIGSEGV, or access violation on Windows) while loading", err, ce)
 	}
 
 	copyLib(t, recorder(t, "recorder"), dir, "librec.so")

@@ -24,7 +24,6 @@ static int32_t noop_batch(const slipstream_event *evs, uint64_t n) {
 import "C"
 
 import (
-	"github.com/slipstream-go/slipstream/internal/cabi"
 	"github.com/slipstream-go/slipstream/internal/cmem"
 )
 
