@@ -812,7 +812,12 @@ static void test_defaults(void) {
     CHECK(load(&in, "sqlite", "defaults.db", NULL) == SLIPSTREAM_OK);
     if (in.p == NULL) return;
     CHECK(strstr(in.fh.last_log, "batch_blocks=256, batch_ms=100") != NULL);
-    unload(&in);
+    CHECK(resume(&in) == 0);
+    for (uint32_t h = 1; h <= 3; h++) CHECK(send_block(&in, h) == SLIPSTREAM_OK);
+    unload(&in); /* stops the timer, then commits what it had not */
+    CHECK(visible_blocks("defaults.db") == 3);
+    CHECK(scalar_in("defaults.db", "SELECT next_height FROM slipstream_position") == 4);
+    CHECK(in.fh.errors_logged == 0);
 }
 
 /* batch_ms: a batch far from full is committed once batch_ms has passed, though no further
