@@ -233,7 +233,9 @@ static int32_t read_config(const slipstream_load_args *args, history_config *c, 
         config_string(host, "batch_ms", &batch_ms, err)) {
         rc = SLIPSTREAM_ERROR;
     }
-    if (rc == SLIPSTREAM_OK && batch != NULL) rc = parse_uint("batch_blocks", batch, 1, MAX_BATCH_BLOCKS, &c->batch_blocks, err);
+    if (rc == SLIPSTREAM_OK && batch != NULL) {
+        rc = parse_uint("batch_blocks", batch, 1, MAX_BATCH_BLOCKS, &c->batch_blocks, err);
+    }
     if (rc == SLIPSTREAM_OK && batch_ms != NULL) rc = parse_uint("batch_ms", batch_ms, 0, MAX_BATCH_MS, &c->batch_ms, err);
     free(batch);
     free(batch_ms);
@@ -270,7 +272,7 @@ static int overdue(const history *h) {
 
 /* A write starts a new batch: it is due batch_ms from now; the timer learns of it. */
 static void batch_started(history *h) {
-    h->pending_from = h->cur_height; /* begin_event has set it */
+    h->pending_from = h->cur_height; /* the block begin_event started or continues */
     if (h->batch_ms == 0) return;
     clock_gettime(HIST_CLOCK, &h->due);
     h->due.tv_sec += h->batch_ms / 1000;
@@ -454,7 +456,8 @@ static void *timer_main(void *arg) {
             slipstream_error err = {msg, sizeof msg};
             msg[0] = '\0';
             if (commit(h, &err) != SLIPSTREAM_OK) { /* fail() logged the lost heights */
-                snprintf(h->timer_error, sizeof h->timer_error, "%s", msg[0] != '\0' ? msg : "history: timed commit failed");
+                snprintf(h->timer_error, sizeof h->timer_error, "%s",
+                         msg[0] != '\0' ? msg : "history: timed commit failed");
             }
         }
     }
