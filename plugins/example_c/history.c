@@ -3,13 +3,19 @@
  * height, every staking reward and every block, stored in SQLite (default) or PostgreSQL.
  *
  * Commit unit: a block. A block ends with its Block event (or, should a host not send one,
- * when an event of another height arrives); every `batch_blocks` ended blocks the backend
- * commits. on_unload commits whatever is pending.
+ * when an event of another height arrives). The backend commits when `batch_blocks` ended
+ * blocks are pending (default 256) or `batch_ms` milliseconds have passed since the first
+ * uncommitted write (default 100; 0 turns the time condition off), whichever comes first:
+ * large transactions while a node replays, and a live block visible within batch_ms. The time
+ * condition holds without further events: a timer thread, started by on_load and joined by
+ * on_unload (or destroy), commits an overdue batch. A mutex serializes the timer and the
+ * host's calls on the backend's connection. on_unload commits whatever is pending.
  *
  * Position (ABI 1.1 resume_height): the table slipstream_position holds the first height not
  * yet wholly stored, written by every commit in the same transaction as the rows: the height
  * after the last block that had *ended* (its Block event, or an event of a later height) when
- * the commit ran. A block cut short by on_unload is committed but not counted, so the host
+ * the commit ran. A block cut short by on_unload (or by a timed commit) is committed but not
+ * counted, so the host
  * delivers it again on the next load (and idempotence completes it); a crash loses the
  * uncommitted batch and its position together. After a failed write or commit the position
  * stops advancing for the rest of the instance's life (the lost blocks are not stored, though
@@ -26,25 +32,52 @@
  * events; the next block starts afresh. The callback returns SLIPSTREAM_ERROR once, with the
  * cause; the process is never aborted.
  */
+#ifndef _WIN32
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_condattr_setclock under -std=c11 */
+#endif
 #define SLIPSTREAM_ERROR_HELPER
 #include "hist_backend.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HISTORY_NAME "history"
 #define DEFAULT_SQLITE_FILE "history.db"
 #define DEFAULT_SCHEMA "public"
 #define MAX_BATCH_BLOCKS 1000000u
+#define MAX_BATCH_MS 3600000u /* an hour */
+#define DEFAULT_BATCH_BLOCKS 256u
+#define DEFAULT_BATCH_MS 100u
+
+/* The timer's clock: monotonic where condition variables can wait on it. */
+#ifdef __APPLE__
+#define HIST_CLOCK CLOCK_REALTIME
+#else
+#define HIST_CLOCK CLOCK_MONOTONIC
+#endif
 
 typedef struct history {
     slipstream_plugin base;
     const slipstream_host *host; /* valid until destroy */
     hist_backend *be;            /* NULL until on_load succeeds, and after on_unload */
     uint32_t batch_blocks;
+    uint32_t batch_ms;           /* 0: no time condition */
+
+    /* The timer thread. mu guards everything below and the backend (the host's calls and the
+       timer's commits never run on the connection at once); wake tells the timer that a batch
+       started or that it must stop. */
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    pthread_t timer;
+    int timer_running;   /* started and not yet joined */
+    int timer_stop;      /* set under mu: the timer returns */
+    struct timespec due; /* when the pending batch must be committed (batch_ms after its first write) */
+    char timer_error[512]; /* a timed commit's failure, reported by the next broadcast call */
 
     /* the block being received */
     int in_block;         /* an event of cur_height arrived and its block has not ended */
@@ -138,6 +171,7 @@ typedef struct history_config {
     char *postgres; /* libpq conninfo */
     char *schema;
     uint32_t batch_blocks;
+    uint32_t batch_ms;
 } history_config;
 
 static void config_free(history_config *c) {
@@ -147,13 +181,15 @@ static void config_free(history_config *c) {
     memset(c, 0, sizeof *c);
 }
 
-static int32_t parse_batch_blocks(const char *text, uint32_t *out, slipstream_error *err) {
+/* Parses config key `key`'s text as an integer from min to max. */
+static int32_t parse_uint(const char *key, const char *text, uint32_t min, uint32_t max, uint32_t *out,
+                          slipstream_error *err) {
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || errno != 0 || *end != '\0' || v < 1 || v > MAX_BATCH_BLOCKS) {
-        return slipstream_error_set(err, "history: batch_blocks must be an integer from 1 to %u, not \"%s\"",
-                                    MAX_BATCH_BLOCKS, text);
+    if (text[0] < '0' || text[0] > '9' || errno != 0 || *end != '\0' || v < min || v > max) {
+        return slipstream_error_set(err, "history: %s must be an integer from %u to %u, not \"%s\"", key, min, max,
+                                    text);
     }
     *out = (uint32_t)v;
     return SLIPSTREAM_OK;
@@ -188,15 +224,21 @@ static int32_t resolve_path(const char *config_file, char **path, slipstream_err
 
 static int32_t read_config(const slipstream_load_args *args, history_config *c, slipstream_error *err) {
     const slipstream_host *host = args->host;
-    char *batch = NULL;
-    c->batch_blocks = 1;
+    char *batch = NULL, *batch_ms = NULL;
+    c->batch_blocks = DEFAULT_BATCH_BLOCKS;
+    c->batch_ms = DEFAULT_BATCH_MS;
+    int32_t rc = SLIPSTREAM_OK;
     if (config_path_string(args, "sqlite", &c->sqlite, err) || config_string(host, "postgres", &c->postgres, err) ||
-        config_string(host, "schema", &c->schema, err) || config_string(host, "batch_blocks", &batch, err)) {
-        free(batch);
-        return SLIPSTREAM_ERROR;
+        config_string(host, "schema", &c->schema, err) || config_string(host, "batch_blocks", &batch, err) ||
+        config_string(host, "batch_ms", &batch_ms, err)) {
+        rc = SLIPSTREAM_ERROR;
     }
-    int32_t rc = batch != NULL ? parse_batch_blocks(batch, &c->batch_blocks, err) : SLIPSTREAM_OK;
+    if (rc == SLIPSTREAM_OK && batch != NULL) {
+        rc = parse_uint("batch_blocks", batch, 1, MAX_BATCH_BLOCKS, &c->batch_blocks, err);
+    }
+    if (rc == SLIPSTREAM_OK && batch_ms != NULL) rc = parse_uint("batch_ms", batch_ms, 0, MAX_BATCH_MS, &c->batch_ms, err);
     free(batch);
+    free(batch_ms);
     if (rc != SLIPSTREAM_OK) return rc;
     if (c->sqlite != NULL && c->postgres != NULL) {
         return slipstream_error_set(err, "history: set either \"sqlite\" or \"postgres\" in the config, not both");
@@ -219,6 +261,28 @@ static int32_t read_config(const slipstream_load_args *args, history_config *c, 
 }
 
 /* ---- batching ------------------------------------------------------------------------- */
+
+/* Has the pending batch's batch_ms passed? */
+static int overdue(const history *h) {
+    if (h->batch_ms == 0 || !h->pending) return 0;
+    struct timespec now;
+    clock_gettime(HIST_CLOCK, &now);
+    return now.tv_sec > h->due.tv_sec || (now.tv_sec == h->due.tv_sec && now.tv_nsec >= h->due.tv_nsec);
+}
+
+/* A write starts a new batch: it is due batch_ms from now; the timer learns of it. */
+static void batch_started(history *h) {
+    h->pending_from = h->cur_height; /* the block begin_event started or continues */
+    if (h->batch_ms == 0) return;
+    clock_gettime(HIST_CLOCK, &h->due);
+    h->due.tv_sec += h->batch_ms / 1000;
+    h->due.tv_nsec += (long)(h->batch_ms % 1000) * 1000000L;
+    if (h->due.tv_nsec >= 1000000000L) {
+        h->due.tv_sec++;
+        h->due.tv_nsec -= 1000000000L;
+    }
+    if (h->timer_running) pthread_cond_signal(&h->wake);
+}
 
 static void backend_log(void *ctx, int32_t level, const char *msg) {
     const history *h = ctx;
@@ -256,7 +320,7 @@ static int32_t commit(history *h, slipstream_error *err) {
     return SLIPSTREAM_OK;
 }
 
-/* The current block is complete: commit when the batch is full. */
+/* The current block is complete: commit when the batch is full or overdue. */
 static int32_t end_block(history *h, slipstream_error *err) {
     h->in_block = 0;
     if (h->skip_block) {
@@ -264,7 +328,7 @@ static int32_t end_block(history *h, slipstream_error *err) {
         return SLIPSTREAM_OK;
     }
     if (!h->position_frozen && (uint64_t)h->cur_height + 1 > h->next_height) h->next_height = (uint64_t)h->cur_height + 1;
-    if (++h->blocks_pending < h->batch_blocks) return SLIPSTREAM_OK;
+    if (++h->blocks_pending < h->batch_blocks && !overdue(h)) return SLIPSTREAM_OK;
     return commit(h, err);
 }
 
@@ -279,7 +343,6 @@ static int32_t begin_event(history *h, uint32_t height, slipstream_error *err) {
         h->cur_height = height;
         h->seq = 0;
         h->skip_block = rc != SLIPSTREAM_OK;
-        if (!h->pending) h->pending_from = height;
     }
     return rc;
 }
@@ -316,14 +379,30 @@ static int32_t handle(history *h, const slipstream_event *ev, slipstream_error *
     if (h->be == NULL) return slipstream_error_set(err, "history: not loaded");
     if (begin_event(h, ev->block_height, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
     if (!h->skip_block) {
+        if (!h->pending) batch_started(h);
         if (write_event(h, ev, err) != SLIPSTREAM_OK) return fail(h, err);
         h->pending = 1;
     }
     return ev->kind == SLIPSTREAM_EVENT_BLOCK ? end_block(h, err) : SLIPSTREAM_OK;
 }
 
+/* A failed timed commit (already logged) is reported once, by the next broadcast call. */
+static int32_t timer_failure(history *h, slipstream_error *err) {
+    if (h->timer_error[0] == '\0') return SLIPSTREAM_OK;
+    slipstream_error_set(err, "%s", h->timer_error);
+    h->timer_error[0] = '\0';
+    return SLIPSTREAM_ERROR;
+}
+
 static int32_t history_broadcast(slipstream_plugin *self, const slipstream_event *event, slipstream_error *err) {
-    return handle((history *)self, event, err);
+    history *h = (history *)self;
+    pthread_mutex_lock(&h->mu);
+    char scratch[256];
+    slipstream_error later = {scratch, sizeof scratch};
+    int32_t rc = timer_failure(h, err);
+    if (handle(h, event, rc == SLIPSTREAM_OK ? err : &later) != SLIPSTREAM_OK) rc = SLIPSTREAM_ERROR;
+    pthread_mutex_unlock(&h->mu);
+    return rc;
 }
 
 /* Every event is handled even after a failure (later blocks of the batch are still stored);
@@ -333,11 +412,13 @@ static int32_t history_broadcast_batch(slipstream_plugin *self, const slipstream
     history *h = (history *)self;
     char scratch[256];
     slipstream_error later = {scratch, sizeof scratch};
-    int32_t rc = SLIPSTREAM_OK;
+    pthread_mutex_lock(&h->mu);
+    int32_t rc = timer_failure(h, err);
     for (uint64_t i = 0; i < count; i++) {
         scratch[0] = '\0';
         if (handle(h, &events[i], rc == SLIPSTREAM_OK ? err : &later) != SLIPSTREAM_OK) rc = SLIPSTREAM_ERROR;
     }
+    pthread_mutex_unlock(&h->mu);
     return rc;
 }
 
@@ -360,6 +441,50 @@ static void close_backend(history *h) {
     h->be = NULL;
 }
 
+/* The timer thread: sleeps until the pending batch is due, then commits it, without waiting
+   for the host's next event (a live node may finalize a block every few seconds). */
+static void *timer_main(void *arg) {
+    history *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->timer_stop) {
+        if (!h->pending || h->be == NULL) {
+            pthread_cond_wait(&h->wake, &h->mu);
+        } else if (!overdue(h)) {
+            pthread_cond_timedwait(&h->wake, &h->mu, &h->due);
+        } else {
+            char msg[sizeof h->timer_error];
+            slipstream_error err = {msg, sizeof msg};
+            msg[0] = '\0';
+            if (commit(h, &err) != SLIPSTREAM_OK) { /* fail() logged the lost heights */
+                snprintf(h->timer_error, sizeof h->timer_error, "%s",
+                         msg[0] != '\0' ? msg : "history: timed commit failed");
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static int32_t start_timer(history *h, slipstream_error *err) {
+    if (h->batch_ms == 0 || h->timer_running) return SLIPSTREAM_OK;
+    h->timer_stop = 0;
+    int rc = pthread_create(&h->timer, NULL, timer_main, h);
+    if (rc != 0) return slipstream_error_set(err, "history: cannot start the commit timer thread: %s", strerror(rc));
+    h->timer_running = 1;
+    return SLIPSTREAM_OK;
+}
+
+/* Stops and joins the timer; it commits nothing more (the caller decides what to commit). */
+static void stop_timer(history *h) {
+    if (!h->timer_running) return;
+    pthread_mutex_lock(&h->mu);
+    h->timer_stop = 1;
+    pthread_cond_signal(&h->wake);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->timer, NULL);
+    h->timer_running = 0;
+}
+
 static int32_t history_on_load(slipstream_plugin *self, const slipstream_load_args *args, slipstream_error *err) {
     history *h = (history *)self;
     if (args == NULL) return slipstream_error_set(err, "history: on_load without arguments");
@@ -375,10 +500,15 @@ static int32_t history_on_load(slipstream_plugin *self, const slipstream_load_ar
     }
     if (rc == SLIPSTREAM_OK) {
         h->batch_blocks = c.batch_blocks;
+        h->batch_ms = c.batch_ms;
+        rc = start_timer(h, err);
+        if (rc != SLIPSTREAM_OK) close_backend(h);
+    }
+    if (rc == SLIPSTREAM_OK) {
         /* never log the conninfo: it may hold a password */
-        hlog(h, SLIPSTREAM_LOG_INFO, "history: %s backend ready (%s %s), batch_blocks=%u%s", h->be->ops->name,
-             c.postgres != NULL ? "schema" : "file", c.postgres != NULL ? c.schema : c.sqlite, h->batch_blocks,
-             args->is_reload ? ", reloaded" : "");
+        hlog(h, SLIPSTREAM_LOG_INFO, "history: %s backend ready (%s %s), batch_blocks=%u, batch_ms=%u%s",
+             h->be->ops->name, c.postgres != NULL ? "schema" : "file", c.postgres != NULL ? c.schema : c.sqlite,
+             h->batch_blocks, h->batch_ms, args->is_reload ? ", reloaded" : "");
     }
     config_free(&c);
     return rc;
@@ -390,9 +520,14 @@ static int32_t history_resume_height(slipstream_plugin *self, uint64_t *height, 
     if (height == NULL) return slipstream_error_set(err, "history: resume_height without a result pointer");
     if (h->be == NULL) return slipstream_error_set(err, "history: resume_height before on_load");
     uint64_t stored = 0;
-    if (h->be->ops->get_position(h->be, &stored, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
-    if (stored > h->committed_next) h->committed_next = stored;
-    if (h->committed_next > h->next_height && !h->position_frozen) h->next_height = h->committed_next;
+    pthread_mutex_lock(&h->mu);
+    int32_t rc = h->be->ops->get_position(h->be, &stored, err);
+    if (rc == SLIPSTREAM_OK) {
+        if (stored > h->committed_next) h->committed_next = stored;
+        if (h->committed_next > h->next_height && !h->position_frozen) h->next_height = h->committed_next;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (rc != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
     *height = stored;
     hlog(h, SLIPSTREAM_LOG_INFO, "history: resuming at height %llu", (unsigned long long)stored);
     return SLIPSTREAM_OK;
@@ -400,6 +535,7 @@ static int32_t history_resume_height(slipstream_plugin *self, uint64_t *height, 
 
 static void history_on_unload(slipstream_plugin *self) {
     history *h = (history *)self;
+    stop_timer(h); /* before the final commit: from here on only this thread uses the backend */
     if (h->be == NULL) return;
     char msg[512];
     slipstream_error err = {msg, sizeof msg};
@@ -413,7 +549,10 @@ static void history_on_unload(slipstream_plugin *self) {
 
 static void history_destroy(slipstream_plugin *self) {
     history *h = (history *)self;
+    stop_timer(h);    /* a host that skipped on_unload: what is pending is dropped, as in a crash */
     close_backend(h); /* after a failed on_load, or a host that skipped on_unload */
+    pthread_cond_destroy(&h->wake);
+    pthread_mutex_destroy(&h->mu);
     free(h);
 }
 
@@ -435,7 +574,24 @@ static slipstream_plugin *history_create(void) {
     history *h = calloc(1, sizeof *h);
     if (h == NULL) return NULL;
     h->base.vtable = &history_vtable;
-    h->batch_blocks = 1;
+    h->batch_blocks = DEFAULT_BATCH_BLOCKS;
+    h->batch_ms = DEFAULT_BATCH_MS;
+    pthread_condattr_t attr;
+    int ok = pthread_condattr_init(&attr) == 0;
+#ifndef __APPLE__
+    ok = ok && pthread_condattr_setclock(&attr, HIST_CLOCK) == 0;
+#endif
+    ok = ok && pthread_cond_init(&h->wake, &attr) == 0;
+    pthread_condattr_destroy(&attr);
+    if (!ok) {
+        free(h);
+        return NULL;
+    }
+    if (pthread_mutex_init(&h->mu, NULL) != 0) {
+        pthread_cond_destroy(&h->wake);
+        free(h);
+        return NULL;
+    }
     return &h->base;
 }
 
