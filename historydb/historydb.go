@@ -6,7 +6,7 @@
 // Open the database the plugin's config names (its `sqlite` path or its `postgres` DSN)
 // with [OpenSQLite], [OpenPostgres] or [Open], then ask [Query] with the node's byte
 // encodings of the program id, mapping name and key. The plugin may keep writing meanwhile:
-// it commits once per block (or per batch_blocks blocks), and the answers cover the blocks
+// it commits every batch_blocks blocks or batch_ms milliseconds, and the answers cover the blocks
 // committed so far. The `slipstream history` command is this package on the command line.
 //
 // The schema and the query are documented in plugins/example_c/README.md; this package is
