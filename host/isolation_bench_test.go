@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
