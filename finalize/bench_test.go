@@ -42,23 +42,17 @@ func newGoSubscriberManager(b *testing.B) *host.Manager {
 // (testdata/plugins/noop.c, subscribed to every kind, on_broadcast only) loaded through a
 // config file; it is unloaded when the benchmark ends.
 func newCSubscriberManager(b *testing.B) *host.Manager {
-	lib := ctest.Plugin(b, "noop", "testdata/plugins/noop.c")
-	cfg := filepath.Join(b.TempDir(), "noop.json5")
-	if err := os.WriteFile(cfg, []byte("{ libpath: "+strconv.Quote(lib)+" }\n"), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	m := host.NewManager()
-	if _, err := m.LoadPlugin(cfg); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(m.Unload)
-	return m
+	return newCManager(b, ctest.Plugin(b, "noop", "testdata/plugins/noop.c"))
 }
 
 // newCBatchSubscriberManager is newCSubscriberManager with the C no-op plugin built with
 // on_broadcast_batch (-DNOOP_BATCH): a batch is one call.
 func newCBatchSubscriberManager(b *testing.B) *host.Manager {
-	lib := ctest.Plugin(b, "noop_batch", "testdata/plugins/noop.c", "-DNOOP_BATCH")
+	return newCManager(b, ctest.Plugin(b, "noop_batch", "testdata/plugins/noop.c", "-DNOOP_BATCH"))
+}
+
+// newCManager returns a manager with the C plugin lib loaded through a config file.
+func newCManager(b *testing.B, lib string) *host.Manager {
 	cfg := filepath.Join(b.TempDir(), "noop.json5")
 	if err := os.WriteFile(cfg, []byte("{ libpath: "+strconv.Quote(lib)+" }\n"), 0o600); err != nil {
 		b.Fatal(err)
