@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,9 +11,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	_ "modernc.org/sqlite" // the reader's driver, as historydb uses
 
 	"github.com/slipstream-go/slipstream/finalize"
+	"github.com/slipstream-go/slipstream/historydb"
 	"github.com/slipstream-go/slipstream/host"
 	"github.com/slipstream-go/slipstream/internal/ctest"
 )
@@ -47,7 +46,13 @@ func BenchmarkHistoryFreshness(b *testing.B) {
 	}
 	s := finalize.NewStore()
 	s.SetSlipstreamPluginManager(m)
-	reader := openReadOnly(b, filepath.Join(dir, "history.db"))
+	// a connection of its own, as a reader of the history (slipstream history) opens it
+	reader, err := historydb.OpenSQLite(filepath.Join(dir, "history.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reader.SetMaxOpenConns(1)
+	b.Cleanup(func() { reader.Close() })
 
 	program, mapping := []byte("credits.aleo"), []byte("account")
 	height := uint32(0)
@@ -129,23 +134,6 @@ func percentileMS(ds []time.Duration, p float64) float64 {
 	slices.Sort(ds)
 	i := min(len(ds)-1, int(p*float64(len(ds))))
 	return float64(ds[i].Microseconds()) / 1000
-}
-
-// openReadOnly opens the SQLite database at path with a read-only connection of its own.
-func openReadOnly(b *testing.B, path string) *sql.DB {
-	b.Helper()
-	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}
-	q := url.Values{}
-	q.Add("mode", "ro")
-	q.Add("_pragma", "busy_timeout(5000)")
-	u.RawQuery = q.Encode()
-	db, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	db.SetMaxOpenConns(1)
-	b.Cleanup(func() { db.Close() })
-	return db
 }
 
 // waitVisible polls db every 500 µs until block h's row is visible and returns the time

@@ -28,26 +28,8 @@ func TestReplayJournalAdminGap(t *testing.T) {
 	dir := t.TempDir()
 	const blocks = 2500
 	cfg := recorderConfig(t, dir, "rec.json5", "rec1.out", "resume: 0")
-	pacerLib := filepath.Join(dir, "libpacer.so")
-	data, err := os.ReadFile(ctest.Plugin(t, "recorder", "testdata/plugins/recorder.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pacerLib, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	pacer := writeFile(t, dir, "pacer.json5", fmt.Sprintf("{libpath: %q, name: 'pacer', out: %q, events: 8, sleep_us: 3000}", pacerLib, filepath.Join(dir, "pacer.out")))
-	tokenFile := writeFile(t, dir, "token", "s3cret\n")
-	cmd := exec.Command(bin, "replay", "--plugin", cfg, "--plugin", pacer, "--synthetic", "--blocks", strconv.Itoa(blocks),
-		"--ops", "4", "--stakers", "2", "--abort-rate", "0", "--journal", filepath.Join(dir, "journal"),
-		"--admin", "127.0.0.1:0", "--admin-token-file", tokenFile, "--plugin-dir", dir)
-	cmd.Dir = dir
-	base, _ := startWithAdmin(t, cmd)
-	do, waitHeight := adminClient(t, base, "s3cret")
-	waitHeight(200)
-	if code := do("DELETE", "/plugins/recorder", ""); code != http.StatusNoContent {
-		t.Fatalf("DELETE: %d", code)
-	}
+	cmd, do, waitHeight, _ := startGapReplay(t, dir, cfg, "recorder", "--synthetic", "--blocks", strconv.Itoa(blocks),
+		"--ops", "4", "--stakers", "2", "--abort-rate", "0")
 	first := blockHeights(t, filepath.Join(dir, "rec1.out"))
 	last := first[len(first)-1]
 	waitHeight(int(last) + 1000)
@@ -109,19 +91,7 @@ func TestReplayJournalAdminGapHistory(t *testing.T) {
 			want := histtest.Dump(t, cleanDB)
 
 			cfg := writeFile(t, dir, "history.json5", fmt.Sprintf("{libpath: %q, %s}", lib, keys))
-			pacer := writeFile(t, dir, "pacer.json5", fmt.Sprintf("{libpath: %q, name: 'pacer', out: %q, events: 8, sleep_us: 3000}",
-				ctest.Plugin(t, "recorder", "testdata/plugins/recorder.c"), filepath.Join(dir, "pacer.out")))
-			tokenFile := writeFile(t, dir, "token", "s3cret\n")
-			cmd := exec.Command(bin, append([]string{"replay", "--progress", "never", "--plugin", cfg, "--plugin", pacer,
-				"--journal", filepath.Join(dir, "journal"), "--admin", "127.0.0.1:0", "--admin-token-file", tokenFile,
-				"--plugin-dir", dir}, chain...)...)
-			cmd.Dir = dir
-			base, stderrText := startWithAdmin(t, cmd)
-			do, waitHeight := adminClient(t, base, "s3cret")
-			waitHeight(200)
-			if code := do("DELETE", "/plugins/history", ""); code != http.StatusNoContent {
-				t.Fatalf("DELETE: %d", code)
-			}
+			cmd, do, waitHeight, stderrText := startGapReplay(t, dir, cfg, "history", chain...)
 			last, err := histtest.MaxHeight(t, db)
 			if err != nil {
 				t.Fatal(err)
@@ -139,6 +109,36 @@ func TestReplayJournalAdminGapHistory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startGapReplay starts `slipstream replay` in dir with the plugin config cfg, a second,
+// slow plugin that keeps the replay paced (a copy of the recorder named "pacer": a library
+// of its own, so that it loads beside a recorder), a journal and the admin API, then waits
+// until the journal holds height 200 and DELETEs the plugin named name. The tests POST it
+// back and wait for cmd.
+func startGapReplay(t *testing.T, dir, cfg, name string, chain ...string) (cmd *exec.Cmd, do func(method, path, body string) int, waitHeight func(h int), stderrText func() string) {
+	t.Helper()
+	pacerLib := filepath.Join(dir, "libpacer.so")
+	data, err := os.ReadFile(ctest.Plugin(t, "recorder", "testdata/plugins/recorder.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pacerLib, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pacer := writeFile(t, dir, "pacer.json5", fmt.Sprintf("{libpath: %q, name: 'pacer', out: %q, events: 8, sleep_us: 3000}", pacerLib, filepath.Join(dir, "pacer.out")))
+	tokenFile := writeFile(t, dir, "token", "s3cret\n")
+	cmd = exec.Command(bin, append([]string{"replay", "--progress", "never", "--plugin", cfg, "--plugin", pacer,
+		"--journal", filepath.Join(dir, "journal"), "--admin", "127.0.0.1:0", "--admin-token-file", tokenFile,
+		"--plugin-dir", dir}, chain...)...)
+	cmd.Dir = dir
+	base, stderrText := startWithAdmin(t, cmd)
+	do, waitHeight = adminClient(t, base, "s3cret")
+	waitHeight(200)
+	if code := do("DELETE", "/plugins/"+name, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE /plugins/%s: %d", name, code)
+	}
+	return cmd, do, waitHeight, stderrText
 }
 
 // adminClient returns, for the admin API at base with the token, a function doing a request

@@ -191,12 +191,9 @@ func (p *Plugin) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 func (p *Plugin) ResumeHeight() (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.o.AckTimeout)
 	defer cancel()
-	last, err := p.stream.GetLastMsgForSubject(ctx, p.o.Prefix+".>")
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("nats: reading the last message of stream %s: %w", p.o.Stream, err)
+	last, err := p.lastStored(ctx)
+	if last == nil || err != nil {
+		return 0, err
 	}
 	h, idx, kind, err := p.position(last)
 	if err != nil {
@@ -429,17 +426,27 @@ func (p *Plugin) retry(msg *nats.Msg) error {
 	return nil
 }
 
+// lastStored returns the stream's last message of this plugin's prefix, nil when it holds
+// none.
+func (p *Plugin) lastStored(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+	last, err := p.stream.GetLastMsgForSubject(ctx, p.o.Prefix+".>")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nats: reading the last message of stream %s: %w", p.o.Stream, err)
+	}
+	return last, nil
+}
+
 // storedUpTo returns how many of the backlog's first messages the stream holds already:
 // those up to the stream's last message of this prefix (the stream stores in order).
 func (p *Plugin) storedUpTo() (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.o.AckTimeout)
 	defer cancel()
-	last, err := p.stream.GetLastMsgForSubject(ctx, p.o.Prefix+".>")
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("reading the stream's last message: %w", err)
+	last, err := p.lastStored(ctx)
+	if last == nil || err != nil {
+		return 0, err
 	}
 	id := last.Header.Get(HeaderMsgID)
 	for i, e := range p.backlog {
