@@ -34,6 +34,16 @@ say "Go, C and Rust plugins"
 go test -run '^$' -bench 'PluginLanguages' -benchmem -count "$COUNT" ./e2e | tee "$OUT/lang.txt" >&2
 # NATS JetStream (in-process server, file storage): the plugin against nats.go's own loop.
 go test -run '^$' -bench 'PluginPublish|NatsGoAsync' -benchtime 200000x -count 3 ./plugins/nats | tee "$OUT/nats.txt" >&2
+say "CPU profiles (issue 15: where the time goes)"
+# top() NAME BINARY PROFILE: the profile's functions (pprof -top), which the report groups and lists
+top() { go tool pprof -top -nodecount 400 "$2" "$3" > "$OUT/profile-$1.top" 2>/dev/null || true; }
+prof() { # NAME PACKAGE BENCHMARK
+  go test -run '^$' -bench "$3" -benchtime 2s -cpuprofile "$OUT/$1.prof" -o "$OUT/$1.test" "$2" >/dev/null
+  top "$1" "$OUT/$1.test" "$OUT/$1.prof"
+  rm -f "$OUT/$1.test"
+}
+prof broadcast ./host '^BenchmarkBroadcast$'
+prof store-batch ./finalize '^BenchmarkUpdateKeyValueInBatch256$/^subscriber-c-batch$'
 say "history plugin: live freshness (issue 15)"
 # BenchmarkHistoryFreshness reports p99-ms; where it does not exist (yet) the file holds no
 # figure and the report says "not measured".
@@ -91,6 +101,9 @@ for blocks in "${sizes[@]}"; do
   rm -rf "$W"/events.ndjson "$W/journal"
   replay "noop-batch-$blocks" "$chain" "$(config nb "libpath: 'libnoop_batch.so'")"
 done
+# the largest no-op batch replay once more, profiled (SLIPSTREAM_CPUPROFILE), for the report
+SLIPSTREAM_CPUPROFILE="$OUT/replay.prof" "$BIN" replay --plugin "$W/nb.json5" --input "$chain" --progress never > /dev/null
+top replay "$BIN" "$OUT/replay.prof"
 
 # the history plugin (SQLite) in process with delivery "async", and isolated in a child
 # process (issue 16), on the 10^5-event chain

@@ -142,7 +142,19 @@ func main() {
 	for _, f := range envs {
 		journals[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "journal-"), ".env")] = readFile(f)
 	}
-	write(os.Stdout, r, meta, replays, readFile(filepath.Join(*dir, "engine.env")), journals)
+	profs := map[string]profile{}
+	tops, _ := filepath.Glob(filepath.Join(*dir, "profile-*.top"))
+	for _, f := range tops {
+		fh, err := os.Open(f)
+		if err == nil {
+			profs[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "profile-"), ".top")], err = parseProfile(fh)
+			fh.Close()
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: %s: %v (skipped)\n", f, err)
+		}
+	}
+	write(os.Stdout, r, meta, replays, readFile(filepath.Join(*dir, "engine.env")), journals, profs)
 }
 
 type jstats struct{ bytes, events, payload int64 }
@@ -194,9 +206,10 @@ func fatal(err error) {
 // report helpers
 
 type doc struct {
-	w       io.Writer
-	r       results
-	replays []replayRun
+	w        io.Writer
+	r        results
+	replays  []replayRun
+	profiles map[string]profile // profile-NAME.top, by NAME
 }
 
 func (d *doc) p(format string, args ...any) { fmt.Fprintf(d.w, format+"\n", args...) }
@@ -257,8 +270,8 @@ func verdict(ok bool, measured bool) string {
 	return "**does not hold**"
 }
 
-func write(w io.Writer, r results, meta map[string]string, replays []replayRun, engine map[string]string, journals map[string]map[string]string) {
-	d := &doc{w: w, r: r, replays: replays}
+func write(w io.Writer, r results, meta map[string]string, replays []replayRun, engine map[string]string, journals map[string]map[string]string, profs map[string]profile) {
+	d := &doc{w: w, r: r, replays: replays, profiles: profs}
 	d.p("# Benchmarks")
 	d.p("")
 	d.p("Written by `make bench` (script: `scripts/bench.sh`, report: `internal/tools/benchreport`). Every")
@@ -646,4 +659,6 @@ func (d *doc) extraSections(journals map[string]map[string]string, engine map[st
 		d.p("| (5) %d events: replay into a no-op batch plugin ≥ 1.5M events/s | %s events/s | %s |", rr.Events, num(e), verdict(e >= 1.5e6, e > 0))
 	}
 	d.flat("(5) no-op batch replay", "noop-batch-")
+	d.p("")
+	d.writeProfiles(d.profiles)
 }
