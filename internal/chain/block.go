@@ -11,8 +11,10 @@ package chain
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Sentinel errors. Every error the reader, the writer or [Block.Validate] returns for one of
@@ -150,6 +152,8 @@ type Block struct {
 	Next    []StakerEntry // the staker set after them; a staker absent here unbonded
 	Bytes   []byte        // the block's bytes, passed through to the Block event
 	Aborted bool          // the block's batch is aborted: none of its ops take effect
+
+	mem []byte // the backing array of a decoded block's byte slices, for [Reader.NextReusing]
 }
 
 // Validate checks what can be checked of a block on its own: every op has a valid kind,
@@ -245,15 +249,27 @@ func firstDuplicate(n int, key func(int) []byte) (int, int) {
 		}
 		return -1, -1
 	}
-	seen := make(map[string]int, n)
-	for j := 0; j < n; j++ {
-		k := key(j)
-		if i, ok := seen[string(k)]; ok {
-			return i, j
-		}
-		seen[string(k)] = j
+	// Sort the indexes by key (equal keys by index): in each run of equal keys the first two
+	// are the run's i < j, and the answer is the run with the smallest j. One allocation,
+	// where a map would copy every key into a string.
+	idx := make([]int32, n)
+	for k := range idx {
+		idx[k] = int32(k)
 	}
-	return -1, -1
+	slices.SortFunc(idx, func(a, b int32) int {
+		if c := bytes.Compare(key(int(a)), key(int(b))); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	fi, fj := -1, -1
+	for k := 1; k < n; k++ {
+		i, j := int(idx[k-1]), int(idx[k])
+		if bytes.Equal(key(i), key(j)) && (k < 2 || !bytes.Equal(key(int(idx[k-2])), key(i))) && (fj < 0 || j < fj) {
+			fi, fj = i, j
+		}
+	}
+	return fi, fj
 }
 
 // EventCount estimates how many plugin events replaying the block produces when every kind

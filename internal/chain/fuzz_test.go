@@ -8,7 +8,8 @@ import (
 )
 
 // FuzzReader feeds arbitrary input to the reader: it must never panic, every error must be
-// a *SyntaxError, and every block it accepts must survive writer → reader unchanged.
+// a *SyntaxError, every block it accepts must survive writer → reader unchanged, and a
+// reader handed back each block (NextReusing) must read the same blocks and error.
 func FuzzReader(f *testing.F) {
 	f.Add([]byte(lineH1 + "\n" + lineH2 + "\n"))
 	f.Add([]byte(`{"height":0,"block":""}`))
@@ -23,12 +24,14 @@ func FuzzReader(f *testing.F) {
 		var out bytes.Buffer
 		w := NewWriter(&out)
 		var blocks []*Block
+		var firstErr error
 		for {
 			b, err := r.Next()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
+				firstErr = err
 				var se *SyntaxError
 				if !errors.As(err, &se) || se.Line < 1 {
 					t.Fatalf("error is not a *SyntaxError with a line: %v", err)
@@ -52,6 +55,22 @@ func FuzzReader(f *testing.F) {
 		}
 		if _, err := r2.Next(); err != io.EOF {
 			t.Fatalf("extra output: %v", err)
+		}
+		r3 := NewReader(bytes.NewReader(data), "fuzz")
+		r3.SetMaxLineSize(1 << 20)
+		var old *Block
+		for i := 0; ; i++ {
+			got, err := r3.NextReusing(old)
+			if i == len(blocks) {
+				if (err == io.EOF) != (firstErr == nil) || (firstErr != nil && err.Error() != firstErr.Error()) {
+					t.Fatalf("reusing reader ends with %v, want %v", err, firstErr)
+				}
+				break
+			}
+			if err != nil || !blocksEqual(got, blocks[i]) {
+				t.Fatalf("reusing reader, block %d: %v", i, err)
+			}
+			old = got
 		}
 	})
 }

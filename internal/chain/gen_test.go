@@ -339,19 +339,30 @@ func BenchmarkGenerate(b *testing.B) {
 	b.SetBytes(n.N / int64(max(b.N, 1)))
 }
 
+// BenchmarkRead reads a generated chain: each block new (Next), and each handed back for the
+// next one (NextReusing, as slipstream replay does).
 func BenchmarkRead(b *testing.B) {
 	cfg := DefaultGenConfig()
 	cfg.Blocks = 2000
 	data := genBytes(b, cfg)
-	b.SetBytes(int64(len(data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		r := NewReader(bytes.NewReader(data), "bench")
-		for {
-			if _, err := r.Next(); err != nil {
-				break
+	for _, reuse := range []bool{false, true} {
+		b.Run(map[bool]string{false: "new", true: "reusing"}[reuse], func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				r := NewReader(bytes.NewReader(data), "bench")
+				var old *Block
+				for {
+					blk, err := r.NextReusing(old)
+					if err != nil {
+						break
+					}
+					if reuse {
+						old = blk
+					}
+				}
 			}
-		}
+		})
 	}
 }
 

@@ -43,6 +43,7 @@ type Reader struct {
 	max     int
 	prev    uint32
 	hasPrev bool
+	hint    sizes // the previous block's, for the next one's slices
 	err     error // sticky: once Next failed, it fails the same way
 }
 
@@ -70,7 +71,13 @@ func (r *Reader) Line() int { return r.line }
 //
 // The returned block is the caller's: the reader does not reuse it. Its byte slices share
 // one backing array per block.
-func (r *Reader) Next() (*Block, error) {
+func (r *Reader) Next() (*Block, error) { return r.NextReusing(nil) }
+
+// NextReusing is [Reader.Next], decoding into old's memory where it is large enough: old is
+// a block an earlier Next returned that the caller is done with (nil: none). The returned
+// block may be old itself; nothing of old (its slices included) may be used after the call.
+// A replay that hands each finalized block back so allocates almost nothing per block.
+func (r *Reader) NextReusing(old *Block) (*Block, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -84,7 +91,7 @@ func (r *Reader) Next() (*Block, error) {
 		if len(line) == 0 {
 			continue
 		}
-		b, err := decodeBlock(line)
+		b, err := decodeBlock(line, &r.hint, old)
 		if err == nil && r.hasPrev && b.Height <= r.prev {
 			err = fmt.Errorf("%w: height %d is not greater than the previous block's %d", ErrHeightOrder, b.Height, r.prev)
 		}
@@ -129,12 +136,27 @@ func (r *Reader) readLine() ([]byte, error) {
 	}
 }
 
-// decodeBlock parses one line (no surrounding whitespace) into a new Block and validates it.
-func decodeBlock(line []byte) (*Block, error) {
-	p := parser{s: line}
-	// Decoded bytes are at most half the line: one allocation holds them all.
-	p.slab = make([]byte, 0, len(line)/2)
-	b := new(Block)
+// sizes are the lengths of a block's lists: the parser sizes the next block's slices by the
+// previous one's (a chain's blocks are alike), instead of growing them from empty.
+type sizes struct{ ops, current, next int }
+
+// decodeBlock parses one line (no surrounding whitespace) into a Block and validates it;
+// hint holds the previous block's sizes and is updated to this one's. The Block is old (nil:
+// a new one), its slices reused where their capacity suffices.
+func decodeBlock(line []byte, hint *sizes, old *Block) (*Block, error) {
+	p := parser{s: line, hint: hint}
+	b := old
+	if b == nil {
+		b = new(Block)
+	} else {
+		p.spare = spare{b.Ops[:0], b.Current[:0], b.Next[:0]}
+		*b = Block{mem: b.mem}
+	}
+	// Decoded bytes are at most half the line: one array holds them all.
+	if cap(b.mem) < len(line)/2 {
+		b.mem = make([]byte, 0, len(line)/2)
+	}
+	p.slab = b.mem[:0]
 	if err := p.block(b); err != nil {
 		return nil, err
 	}
@@ -146,9 +168,26 @@ func decodeBlock(line []byte) (*Block, error) {
 
 // parser is a strict recursive-descent parser for the one JSON shape of a block line.
 type parser struct {
-	s    []byte
-	i    int
-	slab []byte
+	s     []byte
+	i     int
+	slab  []byte
+	hint  *sizes
+	spare spare
+}
+
+// spare is the memory of a block handed back for reuse ([Reader.NextReusing]): its lists,
+// emptied.
+type spare struct {
+	ops           []Op
+	current, next []StakerEntry
+}
+
+// reuse returns s emptied when it can hold n elements, else a new slice with room for n.
+func reuse[T any](s []T, n int) []T {
+	if cap(s) >= n && s != nil {
+		return s[:0]
+	}
+	return make([]T, 0, n)
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -278,7 +317,7 @@ var hexVal = func() (t [256]byte) {
 
 // hex parses a string of lowercase hex digits and returns its bytes (never nil), carved from
 // the block's slab.
-func (p *parser) hex(what string) ([]byte, error) {
+func (p *parser) hex(what loc) ([]byte, error) {
 	if p.i >= len(p.s) || p.s[p.i] != '"' {
 		return nil, fmt.Errorf("%s: %w: expected a hex string, found %s", what, ErrBadHex, p.describe())
 	}
@@ -299,16 +338,20 @@ func (p *parser) hex(what string) ([]byte, error) {
 		p.slab = append(p.slab, make([]byte, n)...)[:off]
 	}
 	dst := p.slab[off : off+n : off+n]
-	for k := 0; k < n; k++ {
+	// One pass without branches: a digit's value is < 16, anything else's 0xff, so the OR
+	// of all of them has a high bit only if some character is not a digit.
+	var bad byte
+	for k := range dst {
 		hi, lo := hexVal[src[2*k]], hexVal[src[2*k+1]]
-		if hi|lo == 0xff {
-			bad := src[2*k]
-			if hi != 0xff {
-				bad = src[2*k+1]
-			}
-			return nil, fmt.Errorf("%s: %w: character %s", what, ErrBadHex, quoteByte(bad))
-		}
+		bad |= hi | lo
 		dst[k] = hi<<4 | lo
+	}
+	if bad > 0x0f {
+		for _, c := range src {
+			if hexVal[c] == 0xff {
+				return nil, fmt.Errorf("%s: %w: character %s", what, ErrBadHex, quoteByte(c))
+			}
+		}
 	}
 	p.slab = p.slab[:off+n]
 	p.i = end + 1
@@ -323,7 +366,7 @@ func quoteByte(c byte) string {
 }
 
 // uint parses a non-negative JSON integer no greater than max.
-func (p *parser) uint(what string, max uint64) (uint64, error) {
+func (p *parser) uint(what loc, max uint64) (uint64, error) {
 	start := p.i
 	j := p.i
 	for j < len(p.s) && p.s[j] >= '0' && p.s[j] <= '9' {
@@ -337,16 +380,29 @@ func (p *parser) uint(what string, max uint64) (uint64, error) {
 	if len(digits) > 1 && digits[0] == '0' {
 		return 0, fmt.Errorf("%s: %w: leading zero in %s", what, ErrBadNumber, digits)
 	}
-	v, err := strconv.ParseUint(string(digits), 10, 64)
-	if err != nil || v > max {
+	v, ok := parseDigits(digits)
+	if !ok || v > max {
 		return 0, fmt.Errorf("%s: %w: %s is out of range (max %d)", what, ErrBadNumber, digits, max)
 	}
 	p.i = j
 	return v, nil
 }
 
+// parseDigits is the value of ASCII decimal digits; false when it does not fit in 64 bits.
+func parseDigits(digits []byte) (uint64, bool) {
+	var v uint64
+	for _, c := range digits {
+		d := uint64(c - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
 // boolean parses true or false.
-func (p *parser) boolean(what string) (bool, error) {
+func (p *parser) boolean(what loc) (bool, error) {
 	switch {
 	case bytes.HasPrefix(p.s[p.i:], []byte("true")):
 		p.i += 4
@@ -361,47 +417,92 @@ func (p *parser) boolean(what string) (bool, error) {
 // seen tracks the fields of one object, for duplicate and missing field checks.
 type seen uint16
 
-func (s *seen) mark(bit seen, path, name string) error {
+func (s *seen) mark(bit seen, at loc, name string) error {
 	if *s&bit != 0 {
-		return fmt.Errorf("%s%w %q", path, ErrDuplicateField, name)
+		return fmt.Errorf("%s%w %q", at.prefix(), ErrDuplicateField, name)
 	}
 	*s |= bit
 	return nil
 }
 
-// fields parses an object whose fields are names (names[i] is marked with the bit 1<<i): a
-// name not in names is an ErrUnknownField, one that comes twice an ErrDuplicateField, both
-// prefixed with prefix. It calls field with the index of each name, the parser at the value,
-// and returns the fields seen.
-func (p *parser) fields(prefix string, names []string, field func(i int) error) (seen, error) {
+// fields parses the object at at whose fields are names (names[i] is marked with the bit
+// 1<<i): a name not in names is an ErrUnknownField, one that comes twice an
+// ErrDuplicateField, both prefixed with at. It calls field with the index of each name, the
+// parser at the value, and returns the fields seen.
+func (p *parser) fields(at loc, names []string, field func(i int) error) (seen, error) {
 	var s seen
 	err := p.object(func(name []byte) error {
 		for i, n := range names {
 			if string(name) == n {
-				if err := s.mark(1<<i, prefix, n); err != nil {
+				if err := s.mark(1<<i, at, n); err != nil {
 					return err
 				}
 				return field(i)
 			}
 		}
-		return unknownField(prefix, name)
+		return unknownField(at, name)
 	})
 	return s, err
 }
 
-// require returns an ErrMissingField error, prefixed with prefix, for the first of names
-// whose bit is in want but not in s.
-func (s seen) require(prefix string, names []string, want seen) error {
+// require returns an ErrMissingField error, prefixed with at, for the first of names whose
+// bit is in want but not in s.
+func (s seen) require(at loc, names []string, want seen) error {
 	for i, n := range names {
 		if want&(1<<i) != 0 && s&(1<<i) == 0 {
-			return fmt.Errorf("%s%w %q", prefix, ErrMissingField, n)
+			return fmt.Errorf("%s%w %q", at.prefix(), ErrMissingField, n)
 		}
 	}
 	return nil
 }
 
-func unknownField(path string, name []byte) error {
-	return fmt.Errorf("%s%w %q", path, ErrUnknownField, name)
+func unknownField(at loc, name []byte) error {
+	return fmt.Errorf("%s%w %q", at.prefix(), ErrUnknownField, name)
+}
+
+// loc names a value of a block line in messages ("ops[3].entries[1].key",
+// "stakers.next[7].stake"). It is formatted only when a message needs it: a valid line
+// builds no strings.
+type loc struct {
+	list  string // "ops", "stakers.current", "stakers.next"; "" outside a list
+	i     int    // the element of list
+	entry int    // the element of ops[i].entries, or -1
+	field string // a field of what the above names (or of the block); "" for the element itself
+}
+
+// top is the block's own field name.
+func top(field string) loc { return loc{entry: -1, field: field} }
+
+// elem is element i of list.
+func elem(list string, i int) loc { return loc{list: list, i: i, entry: -1} }
+
+// with is l's field f.
+func (l loc) with(f string) loc { l.field = f; return l }
+
+// String returns the path, for example "stakers.current[2].stake".
+func (l loc) String() string {
+	var b []byte
+	if l.list != "" {
+		b = append(append(append(append(b, l.list...), '['), strconv.Itoa(l.i)...), ']')
+	}
+	if l.entry >= 0 {
+		b = append(append(append(b, ".entries["...), strconv.Itoa(l.entry)...), ']')
+	}
+	if l.field != "" {
+		if len(b) > 0 {
+			b = append(b, '.')
+		}
+		b = append(b, l.field...)
+	}
+	return string(b)
+}
+
+// prefix is "PATH: " before a message about the object at l, or "" at the top level.
+func (l loc) prefix() string {
+	if s := l.String(); s != "" {
+		return s + ": "
+	}
+	return ""
 }
 
 // blockFields are the top-level object's fields; height and block are required.
@@ -409,25 +510,26 @@ var blockFields = []string{"height", "ops", "stakers", "block", "aborted"}
 
 // block parses the top-level object.
 func (p *parser) block(b *Block) error {
-	s, err := p.fields("", blockFields, func(i int) error {
+	s, err := p.fields(top(""), blockFields, func(i int) error {
 		var err error
 		switch i {
 		case 0:
 			var v uint64
-			v, err = p.uint("height", 1<<32-1)
+			v, err = p.uint(top("height"), 1<<32-1)
 			b.Height = uint32(v)
 		case 1:
-			b.Ops = make([]Op, 0, 8)
+			b.Ops = reuse(p.spare.ops, max(p.hint.ops, 8))
 			err = p.array(func(i int) error {
 				b.Ops = append(b.Ops, Op{})
 				return p.op(&b.Ops[i], i)
 			})
+			p.hint.ops = len(b.Ops)
 		case 2:
 			err = p.stakers(b)
 		case 3:
-			b.Bytes, err = p.hex("block")
+			b.Bytes, err = p.hex(top("block"))
 		case 4:
-			b.Aborted, err = p.boolean("aborted")
+			b.Aborted, err = p.boolean(top("aborted"))
 		}
 		return err
 	})
@@ -438,20 +540,21 @@ func (p *parser) block(b *Block) error {
 	if p.i != len(p.s) {
 		return p.errorf("unexpected %s after the block object", p.describe())
 	}
-	return s.require("", blockFields, 1<<0|1<<3)
+	return s.require(top(""), blockFields, 1<<0|1<<3)
 }
 
 // op parses ops[i].
 func (p *parser) op(op *Op, i int) error {
-	path := "ops[" + strconv.Itoa(i) + "]"
+	at := elem("ops", i)
 	const sOp seen = 1 << 5
 	var s seen
 	err := p.object(func(name []byte) error {
 		var dst *[]byte
 		var bit seen
+		var field string
 		switch string(name) {
 		case "op":
-			if err := s.mark(sOp, path+": ", "op"); err != nil {
+			if err := s.mark(sOp, at, "op"); err != nil {
 				return err
 			}
 			v, err := p.str()
@@ -459,33 +562,35 @@ func (p *parser) op(op *Op, i int) error {
 				return err
 			}
 			if op.Kind = opKindOf(v); op.Kind == 0 {
-				return fmt.Errorf("%s: %w %q", path, ErrUnknownOp, v)
+				return fmt.Errorf("%s: %w %q", at, ErrUnknownOp, v)
 			}
 			return nil
 		case "program":
-			dst, bit = &op.Program, fProgram
+			dst, bit, field = &op.Program, fProgram, "program"
 		case "mapping":
-			dst, bit = &op.Mapping, fMapping
+			dst, bit, field = &op.Mapping, fMapping, "mapping"
 		case "key":
-			dst, bit = &op.Key, fKey
+			dst, bit, field = &op.Key, fKey, "key"
 		case "value":
-			dst, bit = &op.Value, fValue
+			dst, bit, field = &op.Value, fValue, "value"
 		case "entries":
-			if err := s.mark(fEntries, path+": ", "entries"); err != nil {
+			if err := s.mark(fEntries, at, "entries"); err != nil {
 				return err
 			}
 			op.Entries = []Entry{}
 			return p.array(func(j int) error {
 				op.Entries = append(op.Entries, Entry{})
-				return p.entry(&op.Entries[j], path+".entries["+strconv.Itoa(j)+"]")
+				e := at
+				e.entry = j
+				return p.entry(&op.Entries[j], e)
 			})
 		default:
-			return unknownField(path+": ", name)
+			return unknownField(at, name)
 		}
-		if err := s.mark(bit, path+": ", string(name)); err != nil {
+		if err := s.mark(bit, at, field); err != nil {
 			return err
 		}
-		v, err := p.hex(path + "." + string(name))
+		v, err := p.hex(at.with(field))
 		*dst = v
 		return err
 	})
@@ -493,16 +598,16 @@ func (p *parser) op(op *Op, i int) error {
 		return err
 	}
 	if s&sOp == 0 {
-		return fmt.Errorf("%s: %w %q", path, ErrMissingField, "op")
+		return fmt.Errorf("%s: %w %q", at, ErrMissingField, "op")
 	}
 	want := seen(opFields[op.Kind])
 	for k, name := range fieldNames {
 		bit := seen(1) << k
 		if want&bit != 0 && s&bit == 0 {
-			return fmt.Errorf("%s: %v: %w %q", path, op.Kind, ErrMissingField, name)
+			return fmt.Errorf("%s: %v: %w %q", at, op.Kind, ErrMissingField, name)
 		}
 		if want&bit == 0 && s&bit != 0 {
-			return fmt.Errorf("%s: %v: %w: %q", path, op.Kind, ErrFieldNotAllowed, name)
+			return fmt.Errorf("%s: %v: %w: %q", at, op.Kind, ErrFieldNotAllowed, name)
 		}
 	}
 	return nil
@@ -511,22 +616,21 @@ func (p *parser) op(op *Op, i int) error {
 // entryFields are the fields of a replace_mapping entry, both required.
 var entryFields = []string{"key", "value"}
 
-// entry parses one {key, value} of a replace_mapping.
-func (p *parser) entry(e *Entry, path string) error {
-	prefix := path + ": "
-	s, err := p.fields(prefix, entryFields, func(i int) error {
+// entry parses one {key, value} of a replace_mapping, at at.
+func (p *parser) entry(e *Entry, at loc) error {
+	s, err := p.fields(at, entryFields, func(i int) error {
 		var err error
 		if i == 0 {
-			e.Key, err = p.hex(path + ".key")
+			e.Key, err = p.hex(at.with("key"))
 		} else {
-			e.Value, err = p.hex(path + ".value")
+			e.Value, err = p.hex(at.with("value"))
 		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	return s.require(prefix, entryFields, 0b11)
+	return s.require(at, entryFields, 0b11)
 }
 
 // stakersFields are the fields of the stakers object, both required.
@@ -534,43 +638,49 @@ var stakersFields = []string{"current", "next"}
 
 // stakers parses the stakers object.
 func (p *parser) stakers(b *Block) error {
-	s, err := p.fields("stakers: ", stakersFields, func(i int) error {
-		dst, path := &b.Current, "stakers.current"
+	at := top("stakers")
+	s, err := p.fields(at, stakersFields, func(i int) error {
+		dst, list, n, sp := &b.Current, "stakers.current", p.hint.current, p.spare.current
 		if i == 1 {
-			dst, path = &b.Next, "stakers.next"
+			dst, list, n, sp = &b.Next, "stakers.next", p.hint.next, p.spare.next
 		}
-		*dst = []StakerEntry{}
-		return p.array(func(i int) error {
+		*dst = reuse(sp, n)
+		err := p.array(func(i int) error {
 			*dst = append(*dst, StakerEntry{})
-			return p.staker(&(*dst)[i], path+"["+strconv.Itoa(i)+"]")
+			return p.staker(&(*dst)[i], elem(list, i))
 		})
+		if i == 1 {
+			p.hint.next = len(*dst)
+		} else {
+			p.hint.current = len(*dst)
+		}
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	return s.require("stakers: ", stakersFields, 0b11)
+	return s.require(at, stakersFields, 0b11)
 }
 
 // stakerFields are the fields of a staker entry, all required.
 var stakerFields = []string{"staker", "validator", "stake"}
 
-// staker parses one {staker, validator, stake}.
-func (p *parser) staker(e *StakerEntry, path string) error {
-	prefix := path + ": "
-	s, err := p.fields(prefix, stakerFields, func(i int) error {
+// staker parses one {staker, validator, stake}, at at.
+func (p *parser) staker(e *StakerEntry, at loc) error {
+	s, err := p.fields(at, stakerFields, func(i int) error {
 		var err error
 		switch i {
 		case 0:
-			e.Staker, err = p.hex(path + ".staker")
+			e.Staker, err = p.hex(at.with("staker"))
 		case 1:
-			e.Validator, err = p.hex(path + ".validator")
+			e.Validator, err = p.hex(at.with("validator"))
 		case 2:
-			e.Stake, err = p.uint(path+".stake", 1<<64-1)
+			e.Stake, err = p.uint(at.with("stake"), 1<<64-1)
 		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	return s.require(prefix, stakerFields, 0b111)
+	return s.require(at, stakerFields, 0b111)
 }

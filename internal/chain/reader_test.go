@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -318,5 +319,84 @@ func TestBlocksDoNotAlias(t *testing.T) {
 	_ = append(b.Ops[0].Key, 0xff)
 	if b.Ops[0].Value[0] != 2 || b.Bytes[0] != 3 {
 		t.Fatal("decoded slices overlap")
+	}
+}
+
+// TestFirstDuplicate checks firstDuplicate (both of its strategies: up to 16 keys and more)
+// against the definition: the first j with an equal earlier key i.
+func TestFirstDuplicate(t *testing.T) {
+	naive := func(keys [][]byte) (int, int) {
+		for j := range keys {
+			for i := 0; i < j; i++ {
+				if bytes.Equal(keys[i], keys[j]) {
+					return i, j
+				}
+			}
+		}
+		return -1, -1
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 2000; round++ {
+		n := rng.IntN(60)
+		keys := make([][]byte, n)
+		for k := range keys {
+			keys[k] = []byte{byte(rng.IntN(3*n + 1)), byte(rng.IntN(2))}
+		}
+		wi, wj := naive(keys)
+		if i, j := firstDuplicate(n, func(k int) []byte { return keys[k] }); i != wi || j != wj {
+			t.Fatalf("keys %x: firstDuplicate = %d, %d; want %d, %d", keys, i, j, wi, wj)
+		}
+	}
+}
+
+// TestNextReusing reads chains whose blocks grow and shrink (three generated chains one after
+// the other) handing every block back, and checks that each block is what Next returns and
+// that the memory is reused.
+func TestNextReusing(t *testing.T) {
+	var data []byte
+	for _, c := range []struct {
+		start             uint32
+		ops, stakers, abs int
+	}{{0, 4, 5, 30}, {1000, 64, 50, 20}, {5000, 2, 3, 20}} {
+		cfg := DefaultGenConfig()
+		cfg.StartHeight, cfg.OpsPerBlock, cfg.Stakers, cfg.Blocks = c.start, c.ops, c.stakers, c.abs
+		data = append(data, genBytes(t, cfg)...)
+	}
+	var want [][]byte
+	rd := NewReader(bytes.NewReader(data), "fresh")
+	for {
+		b, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, AppendBlock(nil, b))
+	}
+	rd = NewReader(bytes.NewReader(data), "reused")
+	var old *Block
+	reused := 0
+	for i := 0; ; i++ {
+		b, err := rd.NextReusing(old)
+		if err == io.EOF {
+			if i != len(want) {
+				t.Fatalf("%d blocks, want %d", i, len(want))
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b == old {
+			reused++
+		}
+		if got := AppendBlock(nil, b); !bytes.Equal(got, want[i]) {
+			t.Fatalf("block %d:\n got %s\nwant %s", i, got, want[i])
+		}
+		old = b
+	}
+	if reused != len(want)-1 {
+		t.Errorf("%d of %d blocks reused the one handed back", reused, len(want)-1)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -454,8 +455,13 @@ type fileSource struct {
 	name string
 	f    *os.File
 	cr   *iocount.Reader
-	size int64 // 0: unknown (a pipe)
-	rd   *chain.Reader
+	size int64         // 0: unknown (a pipe)
+	rd   *chain.Reader // read by each's reading goroutine only
+
+	// line and read are where the block being finalized ends (its line, the bytes read up
+	// to it): what where and fraction report, on each's caller's goroutine.
+	line int
+	read int64
 }
 
 func openInput(name string) (*fileSource, error) {
@@ -492,28 +498,78 @@ func (s *fileSource) close() {
 	}
 }
 
+// readAhead is how many parsed blocks may wait for the store: enough to keep the reader
+// busy while the store finalizes, few enough that memory stays bounded by a few lines.
+const readAhead = 16
+
+// each reads ahead: one goroutine reads and parses the next blocks (at most readAhead
+// waiting) while fn finalizes the current one, so that parsing and finalizing use two cores.
+// The blocks reach fn in order, and the first malformed line ends the replay after the
+// blocks before it, as without read-ahead. A block fn finalized goes back to the reader
+// for its memory (the store keeps nothing of it: it copies what it stores and holds), so
+// that reading allocates next to nothing. It returns after the reading goroutine stopped.
 func (s *fileSource) each(fn func(*chain.Block) error) error {
+	type parsed struct {
+		b    *chain.Block
+		line int   // the reader's line after it
+		read int64 // bytes consumed after it
+		err  error // io.EOF after the last block
+	}
+	ch := make(chan parsed, readAhead)
+	free := make(chan *chain.Block, readAhead+2) // finalized blocks, for their memory
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			var old *chain.Block
+			select {
+			case old = <-free:
+			default:
+			}
+			b, err := s.rd.NextReusing(old)
+			select {
+			case ch <- parsed{b, s.rd.Line(), s.cr.N, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(done) // fn failed, or the reader stopped: it must not wait to send
+		wg.Wait()
+	}()
 	for {
-		b, err := s.rd.Next()
-		if err == io.EOF {
+		p := <-ch
+		s.line, s.read = p.line, p.read
+		switch {
+		case p.err == io.EOF:
 			return nil
+		case p.err != nil:
+			return p.err
 		}
-		if err != nil {
+		if err := fn(p.b); err != nil {
 			return err
 		}
-		if err := fn(b); err != nil {
-			return err
+		select {
+		case free <- p.b:
+		default:
 		}
 	}
 }
 
-func (s *fileSource) where() string { return fmt.Sprintf("%s:%d", s.name, s.rd.Line()) }
+// where names the line of the block being finalized.
+func (s *fileSource) where() string { return fmt.Sprintf("%s:%d", s.name, s.line) }
 
 func (s *fileSource) fraction(int) float64 {
 	if s.size <= 0 {
 		return -1
 	}
-	return float64(s.cr.N) / float64(s.size)
+	return float64(s.read) / float64(s.size)
 }
 
 // genSource generates the chain while replaying it.
