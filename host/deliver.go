@@ -170,15 +170,14 @@ func (s *slot) deliverLocked(b *batch) error {
 	s.pass = pass{}
 	cur.inst.deliver(s, noescape(b), cur.mask)
 	var total uint64
-	for k, n := range s.pass.delivered {
-		if n != 0 {
+	for k := range s.pass.delivered {
+		if n := s.pass.delivered[k]; n != 0 {
 			s.stats.byKind[k].Add(uint64(n))
 			total += uint64(n)
 		}
 	}
-	s.stats.events.Add(total)
-	if total != 0 {
-		s.position.Store(b.maxHeight)
+	if total != 0 && s.position.Load() != b.maxHeight {
+		s.position.Store(b.maxHeight) // a store only when it changes: once per block, not per event
 	}
 	if s.pass.stop != causeNone {
 		s.lose(s.pass.stop, subscribed(b, cur.mask)-total)

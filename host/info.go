@@ -61,7 +61,7 @@ func (s *slot) info() PluginInfo {
 	}
 	cur.inst.describe(&pi)
 	c := &pi.Counters
-	c.Events, c.Calls, c.Errors = s.stats.events.Load(), s.stats.calls.Load(), s.stats.errors.Load()
+	c.Events, c.Calls, c.Errors = s.stats.events(), s.stats.calls.Load(), s.stats.errors.Load()
 	c.Undelivered = s.stats.undeliveredSnapshot()
 	c.Dropped = c.Undelivered.Total()
 	c.Reloads, c.Suppressed, c.Skipped = s.stats.reloads.Load(), s.stats.suppressed.Load(), s.stats.skipped.Load()
@@ -70,7 +70,7 @@ func (s *slot) info() PluginInfo {
 		c.RestartCause = *rc
 	}
 	c.GapHeights = s.stats.gapHeights.Load()
-	if p := s.position.Load(); p != 0 || s.stats.events.Load() != 0 {
+	if p := s.position.Load(); p != 0 || c.Events != 0 {
 		pi.Position = uint64(p)
 	} else if cur.resume > 0 {
 		pi.Position = cur.resume - 1

@@ -125,6 +125,16 @@ type Undelivered struct {
 	Failed         uint64 // after error_policy halt marked the plugin failed (async)
 }
 
+// events is the number of events delivered, of all kinds: one counter less to update per
+// delivery.
+func (c *counters) events() uint64 {
+	var n uint64
+	for k := range c.byKind {
+		n += c.byKind[k].Load()
+	}
+	return n
+}
+
 // Total is the sum of every cause.
 func (u Undelivered) Total() uint64 {
 	return u.QueueFull + u.Disabled + u.DrainTimeout + u.ReloadOverflow + u.Failed
@@ -132,8 +142,7 @@ func (u Undelivered) Total() uint64 {
 
 // counters are a slot's live statistics (atomic: read at any time without a lock).
 type counters struct {
-	events       atomic.Uint64
-	byKind       [4]atomic.Uint64
+	byKind       [4]atomic.Uint64 // events delivered, by kind (their sum: events)
 	calls        atomic.Uint64
 	errors       atomic.Uint64
 	undelivered  [numCauses]atomic.Uint64 // by cause; causeNone stays 0

@@ -11,10 +11,9 @@ package chain
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
-	"slices"
+	"hash/maphash"
 )
 
 // Sentinel errors. Every error the reader, the writer or [Block.Validate] returns for one of
@@ -236,10 +235,7 @@ func validateStakers(set []StakerEntry) error {
 // firstDuplicate returns the indexes i < j of the first j whose key equals an earlier key i,
 // or -1, -1.
 func firstDuplicate(n int, key func(int) []byte) (int, int) {
-	if n < 2 {
-		return -1, -1
-	}
-	if n <= 16 {
+	if n <= 8 {
 		for j := 1; j < n; j++ {
 			for i := 0; i < j; i++ {
 				if bytes.Equal(key(i), key(j)) {
@@ -249,28 +245,35 @@ func firstDuplicate(n int, key func(int) []byte) (int, int) {
 		}
 		return -1, -1
 	}
-	// Sort the indexes by key (equal keys by index): in each run of equal keys the first two
-	// are the run's i < j, and the answer is the run with the smallest j. One allocation,
-	// where a map would copy every key into a string.
-	idx := make([]int32, n)
-	for k := range idx {
-		idx[k] = int32(k)
+	// An open-addressing set of the indexes seen so far (index+1; 0 is free), at most half
+	// full: on the stack up to 256 keys, where a map would copy every key into a string.
+	size := 16
+	for size < 2*n {
+		size <<= 1
 	}
-	slices.SortFunc(idx, func(a, b int32) int {
-		if c := bytes.Compare(key(int(a)), key(int(b))); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
-	fi, fj := -1, -1
-	for k := 1; k < n; k++ {
-		i, j := int(idx[k-1]), int(idx[k])
-		if bytes.Equal(key(i), key(j)) && (k < 2 || !bytes.Equal(key(int(idx[k-2])), key(i))) && (fj < 0 || j < fj) {
-			fi, fj = i, j
+	var stack [512]int32
+	tab := stack[:min(size, len(stack))]
+	if size > len(stack) {
+		tab = make([]int32, size)
+	}
+	mask := uint64(size - 1)
+	for j := 0; j < n; j++ {
+		k := key(j)
+		for h := maphash.Bytes(dupSeed, k) & mask; ; h = (h + 1) & mask {
+			e := tab[h]
+			if e == 0 {
+				tab[h] = int32(j + 1)
+				break
+			}
+			if bytes.Equal(key(int(e-1)), k) {
+				return int(e - 1), j
+			}
 		}
 	}
-	return fi, fj
+	return -1, -1
 }
+
+var dupSeed = maphash.MakeSeed()
 
 // EventCount estimates how many plugin events replaying the block produces when every kind
 // is subscribed: one per insert, update and remove, one per entry of a replace_mapping, one

@@ -322,7 +322,7 @@ func TestBlocksDoNotAlias(t *testing.T) {
 	}
 }
 
-// TestFirstDuplicate checks firstDuplicate (both of its strategies: up to 16 keys and more)
+// TestFirstDuplicate checks firstDuplicate (its strategies: up to 8 keys, up to 256, more)
 // against the definition: the first j with an equal earlier key i.
 func TestFirstDuplicate(t *testing.T) {
 	naive := func(keys [][]byte) (int, int) {
@@ -338,6 +338,9 @@ func TestFirstDuplicate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 2000; round++ {
 		n := rng.IntN(60)
+		if round%50 == 0 {
+			n = 200 + rng.IntN(400) // past the table on the stack
+		}
 		keys := make([][]byte, n)
 		for k := range keys {
 			keys[k] = []byte{byte(rng.IntN(3*n + 1)), byte(rng.IntN(2))}
