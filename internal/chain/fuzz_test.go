@@ -8,8 +8,9 @@ import (
 )
 
 // FuzzReader feeds arbitrary input to the reader: it must never panic, every error must be
-// a *SyntaxError, every block it accepts must survive writer → reader unchanged, and a
-// reader handed back each block (NextReusing) must read the same blocks and error.
+// a *SyntaxError, every block it accepts must survive writer → reader unchanged, and both a
+// reader handed back each block (NextReusing) and one without the canonical fast path must
+// read the same blocks and end with the same error.
 func FuzzReader(f *testing.F) {
 	f.Add([]byte(lineH1 + "\n" + lineH2 + "\n"))
 	f.Add([]byte(`{"height":0,"block":""}`))
@@ -56,21 +57,26 @@ func FuzzReader(f *testing.F) {
 		if _, err := r2.Next(); err != io.EOF {
 			t.Fatalf("extra output: %v", err)
 		}
-		r3 := NewReader(bytes.NewReader(data), "fuzz")
-		r3.SetMaxLineSize(1 << 20)
-		var old *Block
-		for i := 0; ; i++ {
-			got, err := r3.NextReusing(old)
-			if i == len(blocks) {
-				if (err == io.EOF) != (firstErr == nil) || (firstErr != nil && err.Error() != firstErr.Error()) {
-					t.Fatalf("reusing reader ends with %v, want %v", err, firstErr)
+		for _, reuse := range []bool{true, false} {
+			r3 := NewReader(bytes.NewReader(data), "fuzz")
+			r3.SetMaxLineSize(1 << 20)
+			r3.general = !reuse
+			var old *Block
+			for i := 0; ; i++ {
+				got, err := r3.NextReusing(old)
+				if i == len(blocks) {
+					if (err == io.EOF) != (firstErr == nil) || (firstErr != nil && err.Error() != firstErr.Error()) {
+						t.Fatalf("reader (reusing %v, general parser %v) ends with %v, want %v", reuse, !reuse, err, firstErr)
+					}
+					break
 				}
-				break
+				if err != nil || !blocksEqual(got, blocks[i]) {
+					t.Fatalf("reader (reusing %v, general parser %v), block %d: %v", reuse, !reuse, i, err)
+				}
+				if reuse {
+					old = got
+				}
 			}
-			if err != nil || !blocksEqual(got, blocks[i]) {
-				t.Fatalf("reusing reader, block %d: %v", i, err)
-			}
-			old = got
 		}
 	})
 }

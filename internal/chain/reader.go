@@ -44,6 +44,7 @@ type Reader struct {
 	prev    uint32
 	hasPrev bool
 	hint    sizes // the previous block's, for the next one's slices
+	general bool  // tests: read every object with the general parser (no canonical fast path)
 	err     error // sticky: once Next failed, it fails the same way
 }
 
@@ -91,7 +92,7 @@ func (r *Reader) NextReusing(old *Block) (*Block, error) {
 		if len(line) == 0 {
 			continue
 		}
-		b, err := decodeBlock(line, &r.hint, old)
+		b, err := decodeBlock(line, &r.hint, old, r.general)
 		if err == nil && r.hasPrev && b.Height <= r.prev {
 			err = fmt.Errorf("%w: height %d is not greater than the previous block's %d", ErrHeightOrder, b.Height, r.prev)
 		}
@@ -143,8 +144,8 @@ type sizes struct{ ops, current, next int }
 // decodeBlock parses one line (no surrounding whitespace) into a Block and validates it;
 // hint holds the previous block's sizes and is updated to this one's. The Block is old (nil:
 // a new one), its slices reused where their capacity suffices.
-func decodeBlock(line []byte, hint *sizes, old *Block) (*Block, error) {
-	p := parser{s: line, hint: hint}
+func decodeBlock(line []byte, hint *sizes, old *Block, general bool) (*Block, error) {
+	p := parser{s: line, hint: hint, general: general}
 	b := old
 	if b == nil {
 		b = new(Block)
@@ -173,6 +174,8 @@ type parser struct {
 	slab  []byte
 	hint  *sizes
 	spare spare
+
+	general bool // no canonical fast path (tests compare the two)
 }
 
 // spare is the memory of a block handed back for reuse ([Reader.NextReusing]): its lists,
@@ -521,6 +524,9 @@ func (p *parser) block(b *Block) error {
 			b.Ops = reuse(p.spare.ops, max(p.hint.ops, 8))
 			err = p.array(func(i int) error {
 				b.Ops = append(b.Ops, Op{})
+				if p.opCanonical(&b.Ops[i]) {
+					return nil
+				}
 				return p.op(&b.Ops[i], i)
 			})
 			p.hint.ops = len(b.Ops)
@@ -647,6 +653,9 @@ func (p *parser) stakers(b *Block) error {
 		*dst = reuse(sp, n)
 		err := p.array(func(i int) error {
 			*dst = append(*dst, StakerEntry{})
+			if p.stakerCanonical(&(*dst)[i]) {
+				return nil
+			}
 			return p.staker(&(*dst)[i], elem(list, i))
 		})
 		if i == 1 {
@@ -683,4 +692,81 @@ func (p *parser) staker(e *StakerEntry, at loc) error {
 		return err
 	}
 	return s.require(at, stakerFields, 0b111)
+}
+
+// The objects a chain line holds most of, ops and stakers, are read by a fast path when
+// they are in the canonical form the Writer writes (fields in order, no whitespace). It gives
+// up on anything else — another order, whitespace, an entries list, any error — and the
+// general parser reads the object again from its start: same block, same messages.
+
+// lit consumes s if the input continues with it.
+func (p *parser) lit(s string) bool {
+	if len(p.s)-p.i >= len(s) && string(p.s[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+// canonicalKeys are the separators before the byte-string fields of an op, in fieldNames
+// order.
+var canonicalKeys = [...]string{`,"program":`, `,"mapping":`, `,"key":`, `,"value":`}
+
+// opCanonical reads {"op":NAME,…} with the fields of NAME's kind in fieldNames order; an op
+// with entries is left to the general parser. False: nothing consumed, op zero.
+func (p *parser) opCanonical(op *Op) bool {
+	if p.general {
+		return false
+	}
+	i, n := p.i, len(p.slab)
+	if p.lit(`{"op":`) {
+		if name, err := p.str(); err == nil {
+			if k := opKindOf(name); k != 0 && opFields[k]&fEntries == 0 {
+				op.Kind = k
+				dst := [...]*[]byte{&op.Program, &op.Mapping, &op.Key, &op.Value}
+				ok := true
+				for f := range dst {
+					if opFields[k]&(1<<f) == 0 {
+						continue
+					}
+					var err error
+					if ok = p.lit(canonicalKeys[f]); ok {
+						*dst[f], err = p.hex(loc{})
+						ok = err == nil
+					}
+					if !ok {
+						break
+					}
+				}
+				if ok && p.lit("}") {
+					return true
+				}
+			}
+		}
+	}
+	*op = Op{}
+	p.i, p.slab = i, p.slab[:n]
+	return false
+}
+
+// stakerCanonical reads {"staker":HEX,"validator":HEX,"stake":N}. False: nothing consumed,
+// e zero.
+func (p *parser) stakerCanonical(e *StakerEntry) bool {
+	if p.general {
+		return false
+	}
+	i, n := p.i, len(p.slab)
+	var err error
+	if p.lit(`{"staker":`) {
+		if e.Staker, err = p.hex(loc{}); err == nil && p.lit(`,"validator":`) {
+			if e.Validator, err = p.hex(loc{}); err == nil && p.lit(`,"stake":`) {
+				if e.Stake, err = p.uint(loc{}, 1<<64-1); err == nil && p.lit("}") {
+					return true
+				}
+			}
+		}
+	}
+	*e = StakerEntry{}
+	p.i, p.slab = i, p.slab[:n]
+	return false
 }

@@ -139,7 +139,7 @@ func (b *Block) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON parses one block in the format, as strictly as the [Reader] does (except for
 // the height order, which needs the previous block).
 func (b *Block) UnmarshalJSON(data []byte) error {
-	v, err := decodeBlock(trimSpace(data), new(sizes), nil)
+	v, err := decodeBlock(trimSpace(data), new(sizes), nil, false)
 	if err != nil {
 		return err
 	}
@@ -159,4 +159,4 @@ func trimSpace(b []byte) []byte {
 
 // Decode parses one line of the format into a new Block, as strictly as the [Reader] does
 // (except for the height order). The block does not share memory with line.
-func Decode(line []byte) (*Block, error) { return decodeBlock(trimSpace(line), new(sizes), nil) }
+func Decode(line []byte) (*Block, error) { return decodeBlock(trimSpace(line), new(sizes), nil, false) }
