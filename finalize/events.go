@@ -3,6 +3,7 @@ package finalize
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
@@ -251,7 +252,8 @@ func (s *Store) NotifyStakingRewards(current, next []Staker, height uint32) {
 	if len(current) == 0 || s.subscribed(abi.StakingReward) == nil {
 		return
 	}
-	evs := stakingEvents(current, next, height)
+	var stack [512]int32
+	idx := newStakerIndex(next, stack[:])
 	s.mu.Lock()
 	b := s.mappingSink(abi.StakingReward)
 	if b == nil {
@@ -259,56 +261,101 @@ func (s *Store) NotifyStakingRewards(current, next []Staker, height uint32) {
 		return
 	}
 	if s.inAtomic {
-		for _, ev := range evs {
-			s.hold(phaseStaking, ev)
+		for _, c := range current {
+			s.hold(phaseStaking, idx.event(c, height))
 		}
 		s.mu.Unlock()
 		return
 	}
 	s.mu.Unlock()
+	evs := make([]abi.Event, len(current))
+	for i, c := range current {
+		evs[i] = idx.event(c, height)
+	}
 	if err := s.deliverBatch("notify_staking_rewards", b, evs); err != nil {
 		s.log.Error().Err(err).Uint32("height", height).Msg("finalize: delivering staking rewards failed")
 	}
 }
 
-// stakingEvents computes the StakingReward events; the byte fields borrow current's and
-// next's slices.
-func stakingEvents(current, next []Staker, height uint32) []abi.Event {
-	find := func(addr []byte) (Staker, bool) {
-		for _, n := range next {
+// stakerIndex finds the first entry of next with an address. Up to 16 entries it scans;
+// beyond, an open-addressing table of next's indexes answers in about one probe, in memory
+// the caller gives (on its stack) up to half the table's size in entries, where a map would
+// copy every address into a string.
+type stakerIndex struct {
+	next []Staker
+	tab  []int32 // 1 + the index of an address's first entry; 0: free. A power of 2 long.
+}
+
+var stakerSeed = maphash.MakeSeed()
+
+func newStakerIndex(next []Staker, mem []int32) stakerIndex {
+	x := stakerIndex{next: next}
+	if len(next) <= 16 {
+		return x
+	}
+	size := 32
+	for size < 2*len(next) {
+		size <<= 1
+	}
+	if size <= len(mem) {
+		x.tab = mem[:size]
+		clear(x.tab)
+	} else {
+		x.tab = make([]int32, size)
+	}
+	mask := uint64(size - 1)
+	for i := range next {
+		addr := next[i].Address
+		for h := maphash.Bytes(stakerSeed, addr) & mask; ; h = (h + 1) & mask {
+			e := x.tab[h]
+			if e == 0 {
+				x.tab[h] = int32(i + 1)
+				break
+			}
+			if bytes.Equal(next[e-1].Address, addr) {
+				break // the first entry wins
+			}
+		}
+	}
+	return x
+}
+
+// find returns the first entry of next with addr.
+func (x *stakerIndex) find(addr []byte) (Staker, bool) {
+	if x.tab == nil {
+		for _, n := range x.next {
 			if bytes.Equal(n.Address, addr) {
 				return n, true
 			}
 		}
 		return Staker{}, false
 	}
-	if len(next) > 16 {
-		idx := make(map[string]int, len(next))
-		for i := len(next) - 1; i >= 0; i-- { // the first occurrence wins, as with the linear scan
-			idx[string(next[i].Address)] = i
-		}
-		find = func(addr []byte) (Staker, bool) {
-			if i, ok := idx[string(addr)]; ok {
-				return next[i], true
-			}
+	mask := uint64(len(x.tab) - 1)
+	for h := maphash.Bytes(stakerSeed, addr) & mask; ; h = (h + 1) & mask {
+		e := x.tab[h]
+		if e == 0 {
 			return Staker{}, false
 		}
-	}
-	evs := make([]abi.Event, len(current))
-	for i, c := range current {
-		ev := abi.Event{
-			Kind: abi.StakingReward, BlockHeight: height,
-			Staker: c.Address, Validator: c.Validator, NewStake: c.Stake,
+		if n := x.next[e-1]; bytes.Equal(n.Address, addr) {
+			return n, true
 		}
-		if n, ok := find(c.Address); ok {
-			ev.Validator, ev.NewStake = n.Validator, n.Stake
-			if n.Stake > c.Stake {
-				ev.Reward = n.Stake - c.Stake
-			}
-		}
-		evs[i] = ev
 	}
-	return evs
+}
+
+// event is the StakingReward of c, a staker of the current set; its byte fields borrow c's
+// and next's slices.
+func (x *stakerIndex) event(c Staker, height uint32) abi.Event {
+	ev := abi.Event{
+		Kind: abi.StakingReward, BlockHeight: height,
+		Staker: c.Address, Validator: c.Validator, NewStake: c.Stake,
+	}
+	if n, ok := x.find(c.Address); ok {
+		ev.Validator, ev.NewStake = n.Validator, n.Stake
+		if n.Stake > c.Stake {
+			ev.Reward = n.Stake - c.Stake
+		}
+	}
+	return ev
 }
 
 // NotifyBlock reports that the block at height was committed; block is its encoding.

@@ -365,19 +365,15 @@ func TestNextReusing(t *testing.T) {
 		cfg.StartHeight, cfg.OpsPerBlock, cfg.Stakers, cfg.Blocks = c.start, c.ops, c.stakers, c.abs
 		data = append(data, genBytes(t, cfg)...)
 	}
+	fresh, err := readAll(t, "fresh", string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var want [][]byte
-	rd := NewReader(bytes.NewReader(data), "fresh")
-	for {
-		b, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, b := range fresh {
 		want = append(want, AppendBlock(nil, b))
 	}
-	rd = NewReader(bytes.NewReader(data), "reused")
+	rd := NewReader(bytes.NewReader(data), "reused")
 	var old *Block
 	reused := 0
 	for i := 0; ; i++ {
