@@ -1,12 +1,11 @@
 package finalize
 
 import (
-	"bytes"
 	"fmt"
-	"hash/maphash"
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/keyindex"
 )
 
 // broadcaster is what the store needs from a plugin manager; *host.Manager implements it.
@@ -252,8 +251,9 @@ func (s *Store) NotifyStakingRewards(current, next []Staker, height uint32) {
 	if len(current) == 0 || s.subscribed(abi.StakingReward) == nil {
 		return
 	}
-	var stack [512]int32
-	idx := newStakerIndex(next, stack[:])
+	// next's addresses indexed on the stack: no map, no address copied into a string
+	var mem [keyindex.Stack]int32
+	idx, _, _ := keyindex.New(len(next), func(i int) []byte { return next[i].Address }, mem[:])
 	s.mu.Lock()
 	b := s.mappingSink(abi.StakingReward)
 	if b == nil {
@@ -262,7 +262,7 @@ func (s *Store) NotifyStakingRewards(current, next []Staker, height uint32) {
 	}
 	if s.inAtomic {
 		for _, c := range current {
-			s.hold(phaseStaking, idx.event(c, height))
+			s.hold(phaseStaking, stakingEvent(c, next, &idx, height))
 		}
 		s.mu.Unlock()
 		return
@@ -270,86 +270,22 @@ func (s *Store) NotifyStakingRewards(current, next []Staker, height uint32) {
 	s.mu.Unlock()
 	evs := make([]abi.Event, len(current))
 	for i, c := range current {
-		evs[i] = idx.event(c, height)
+		evs[i] = stakingEvent(c, next, &idx, height)
 	}
 	if err := s.deliverBatch("notify_staking_rewards", b, evs); err != nil {
 		s.log.Error().Err(err).Uint32("height", height).Msg("finalize: delivering staking rewards failed")
 	}
 }
 
-// stakerIndex finds the first entry of next with an address. Up to 16 entries it scans;
-// beyond, an open-addressing table of next's indexes answers in about one probe, in memory
-// the caller gives (on its stack) up to half the table's size in entries, where a map would
-// copy every address into a string.
-type stakerIndex struct {
-	next []Staker
-	tab  []int32 // 1 + the index of an address's first entry; 0: free. A power of 2 long.
-}
-
-var stakerSeed = maphash.MakeSeed()
-
-func newStakerIndex(next []Staker, mem []int32) stakerIndex {
-	x := stakerIndex{next: next}
-	if len(next) <= 16 {
-		return x
-	}
-	size := 32
-	for size < 2*len(next) {
-		size <<= 1
-	}
-	if size <= len(mem) {
-		x.tab = mem[:size]
-		clear(x.tab)
-	} else {
-		x.tab = make([]int32, size)
-	}
-	mask := uint64(size - 1)
-	for i := range next {
-		addr := next[i].Address
-		for h := maphash.Bytes(stakerSeed, addr) & mask; ; h = (h + 1) & mask {
-			e := x.tab[h]
-			if e == 0 {
-				x.tab[h] = int32(i + 1)
-				break
-			}
-			if bytes.Equal(next[e-1].Address, addr) {
-				break // the first entry wins
-			}
-		}
-	}
-	return x
-}
-
-// find returns the first entry of next with addr.
-func (x *stakerIndex) find(addr []byte) (Staker, bool) {
-	if x.tab == nil {
-		for _, n := range x.next {
-			if bytes.Equal(n.Address, addr) {
-				return n, true
-			}
-		}
-		return Staker{}, false
-	}
-	mask := uint64(len(x.tab) - 1)
-	for h := maphash.Bytes(stakerSeed, addr) & mask; ; h = (h + 1) & mask {
-		e := x.tab[h]
-		if e == 0 {
-			return Staker{}, false
-		}
-		if n := x.next[e-1]; bytes.Equal(n.Address, addr) {
-			return n, true
-		}
-	}
-}
-
-// event is the StakingReward of c, a staker of the current set; its byte fields borrow c's
-// and next's slices.
-func (x *stakerIndex) event(c Staker, height uint32) abi.Event {
+// stakingEvent is the StakingReward of c, a staker of the current set, with idx indexing
+// next's addresses; its byte fields borrow c's and next's slices.
+func stakingEvent(c Staker, next []Staker, idx *keyindex.Index, height uint32) abi.Event {
 	ev := abi.Event{
 		Kind: abi.StakingReward, BlockHeight: height,
 		Staker: c.Address, Validator: c.Validator, NewStake: c.Stake,
 	}
-	if n, ok := x.find(c.Address); ok {
+	if i := idx.Find(c.Address); i >= 0 { // the first entry of next with the address
+		n := next[i]
 		ev.Validator, ev.NewStake = n.Validator, n.Stake
 		if n.Stake > c.Stake {
 			ev.Reward = n.Stake - c.Stake

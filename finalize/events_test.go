@@ -3,7 +3,6 @@ package finalize
 import (
 	"bytes"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -139,6 +138,8 @@ func TestStakingRewards(t *testing.T) {
 		{"only in next: no event", []Staker{st("a", "v1", 1)}, []Staker{st("new", "v1", 9), st("a", "v1", 2)}, []string{"S5 a@v1 +1 =2"}},
 		{"max values", []Staker{st("a", "v", 0)}, []Staker{st("a", "v", ^uint64(0))}, []string{"S5 a@v +18446744073709551615 =18446744073709551615"}},
 		{"empty current", nil, []Staker{st("a", "v", 1)}, nil},
+		{"large sets, a staker twice in next: the first entry wins", many(20, 0)[:1], append(append(many(20, 0)[1:], st("A", "w", 150)), many(20, 0)...),
+			[]string{"S5 A@w +50 =150"}},
 		{"large sets", many(20, 0), many(20, 5), func() []string {
 			var w []string
 			for i := range 20 {
@@ -505,36 +506,5 @@ func TestDeliveryErrorReturned(t *testing.T) {
 	}
 	if ok, _ := s.ContainsKey(b("p"), b("m"), b("a")); ok {
 		t.Error("write not applied")
-	}
-}
-
-// TestStakerIndex checks stakerIndex against its definition (the first entry of next with
-// the address), for sets scanned, in the caller's table and in one of its own, with
-// duplicate and missing addresses.
-func TestStakerIndex(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	addr := func(n int) []byte { return []byte{byte(rng.IntN(2*n + 1)), byte(rng.IntN(3))} }
-	for round := 0; round < 300; round++ {
-		n := []int{0, 5, 16, 17, 40, 256, 257, 600}[round%8]
-		next := make([]Staker, n)
-		for i := range next {
-			next[i] = Staker{Address: addr(n), Validator: []byte{byte(i)}, Stake: uint64(i)}
-		}
-		var mem [512]int32
-		idx := newStakerIndex(next, mem[:])
-		for q := 0; q < 50; q++ {
-			a := addr(n)
-			want, wantOK := Staker{}, false
-			for _, s := range next {
-				if bytes.Equal(s.Address, a) {
-					want, wantOK = s, true
-					break
-				}
-			}
-			got, ok := idx.find(a)
-			if ok != wantOK || got.Stake != want.Stake || !bytes.Equal(got.Validator, want.Validator) {
-				t.Fatalf("%d entries: find(%x) = %v, %v; want %v, %v", n, a, got, ok, want, wantOK)
-			}
-		}
 	}
 }

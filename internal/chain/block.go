@@ -10,10 +10,10 @@
 package chain
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"hash/maphash"
+
+	"github.com/slipstream-go/slipstream/internal/keyindex"
 )
 
 // Sentinel errors. Every error the reader, the writer or [Block.Validate] returns for one of
@@ -235,45 +235,10 @@ func validateStakers(set []StakerEntry) error {
 // firstDuplicate returns the indexes i < j of the first j whose key equals an earlier key i,
 // or -1, -1.
 func firstDuplicate(n int, key func(int) []byte) (int, int) {
-	if n <= 8 {
-		for j := 1; j < n; j++ {
-			for i := 0; i < j; i++ {
-				if bytes.Equal(key(i), key(j)) {
-					return i, j
-				}
-			}
-		}
-		return -1, -1
-	}
-	// An open-addressing set of the indexes seen so far (index+1; 0 is free), at most half
-	// full: on the stack up to 256 keys, where a map would copy every key into a string.
-	size := 16
-	for size < 2*n {
-		size <<= 1
-	}
-	var stack [512]int32
-	tab := stack[:min(size, len(stack))]
-	if size > len(stack) {
-		tab = make([]int32, size)
-	}
-	mask := uint64(size - 1)
-	for j := 0; j < n; j++ {
-		k := key(j)
-		for h := maphash.Bytes(dupSeed, k) & mask; ; h = (h + 1) & mask {
-			e := tab[h]
-			if e == 0 {
-				tab[h] = int32(j + 1)
-				break
-			}
-			if bytes.Equal(key(int(e-1)), k) {
-				return int(e - 1), j
-			}
-		}
-	}
-	return -1, -1
+	var mem [keyindex.Stack]int32
+	_, i, j := keyindex.New(n, key, mem[:])
+	return i, j
 }
-
-var dupSeed = maphash.MakeSeed()
 
 // EventCount estimates how many plugin events replaying the block produces when every kind
 // is subscribed: one per insert, update and remove, one per entry of a replace_mapping, one

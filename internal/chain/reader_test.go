@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -319,36 +318,6 @@ func TestBlocksDoNotAlias(t *testing.T) {
 	_ = append(b.Ops[0].Key, 0xff)
 	if b.Ops[0].Value[0] != 2 || b.Bytes[0] != 3 {
 		t.Fatal("decoded slices overlap")
-	}
-}
-
-// TestFirstDuplicate checks firstDuplicate (its strategies: up to 8 keys, up to 256, more)
-// against the definition: the first j with an equal earlier key i.
-func TestFirstDuplicate(t *testing.T) {
-	naive := func(keys [][]byte) (int, int) {
-		for j := range keys {
-			for i := 0; i < j; i++ {
-				if bytes.Equal(keys[i], keys[j]) {
-					return i, j
-				}
-			}
-		}
-		return -1, -1
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for round := 0; round < 2000; round++ {
-		n := rng.IntN(60)
-		if round%50 == 0 {
-			n = 200 + rng.IntN(400) // past the table on the stack
-		}
-		keys := make([][]byte, n)
-		for k := range keys {
-			keys[k] = []byte{byte(rng.IntN(3*n + 1)), byte(rng.IntN(2))}
-		}
-		wi, wj := naive(keys)
-		if i, j := firstDuplicate(n, func(k int) []byte { return keys[k] }); i != wi || j != wj {
-			t.Fatalf("keys %x: firstDuplicate = %d, %d; want %d, %d", keys, i, j, wi, wj)
-		}
 	}
 }
 
