@@ -212,10 +212,16 @@ func (s *Store) FinishAtomic() error {
 		return nil
 	}
 	var err error
-	if evs := h.ordered(); len(evs) > 0 && s.enabled.Load() {
+	if a := h.ordered(); a.Len() > 0 && s.enabled.Load() {
 		if sk := s.sink.Load(); sk != nil {
-			s.stats.eventsProduced.Add(uint64(len(evs)))
-			if berr := sk.b.BroadcastBatch(evs); berr != nil {
+			s.stats.eventsProduced.Add(uint64(a.Len()))
+			var berr error
+			if sk.arena != nil {
+				berr = sk.arena(a) // the C plugins read what hold wrote
+			} else {
+				berr = sk.b.BroadcastBatch(a.Events())
+			}
+			if berr != nil {
 				err = fmt.Errorf("finalize: finish_atomic: %w: %w", ErrDelivery, berr)
 			}
 		}

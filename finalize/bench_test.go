@@ -3,8 +3,10 @@ package finalize
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
@@ -148,4 +150,56 @@ func BenchmarkUpdateKeyValueInBatch256(b *testing.B) {
 			benchUpdates(b, s, 256)
 		})
 	}
+}
+
+// BenchmarkHeldDelivery measures issue 15's goal 1 directly: the cost per event of
+// delivering held batches of 256 writes to the C no-op plugin (on_broadcast_batch). Each
+// iteration runs one batch on a store without a manager and one on a store with the
+// plugin, back to back and in alternating order, and times both; delivery-ns/event is the
+// median over the iterations of the difference per event. Pairing cancels the drift of a
+// shared machine that the difference of two separate benchmarks' figures
+// (BenchmarkUpdateKeyValueInBatch256) carries.
+func BenchmarkHeldDelivery(b *testing.B) {
+	const batch = 256
+	p, m := []byte("credits.aleo"), []byte("account")
+	key := []byte("aleo1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq")
+	value := make([]byte, 40)
+	plain, fed := NewStore(), NewStore()
+	fed.SetSlipstreamPluginManager(newCBatchSubscriberManager(b))
+	run := func(s *Store) time.Duration {
+		t0 := time.Now()
+		_ = s.StartAtomic()
+		for i := range batch {
+			value[0] = byte(i)
+			if err := s.UpdateKeyValue(p, m, key, value); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.FinishAtomic(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	for _, s := range []*Store{plain, fed} {
+		if err := s.InitializeMapping(p, m); err != nil {
+			b.Fatal(err)
+		}
+		s.SetCanonical(true)
+		run(s) // the first batch allocates what the others reuse
+	}
+	var diffs []float64
+	b.ReportAllocs()
+	for b.Loop() {
+		var d time.Duration
+		if len(diffs)%2 == 0 {
+			d = -run(plain)
+			d += run(fed)
+		} else {
+			d = run(fed)
+			d -= run(plain)
+		}
+		diffs = append(diffs, float64(d.Nanoseconds())/batch)
+	}
+	slices.Sort(diffs)
+	b.ReportMetric(diffs[len(diffs)/2], "delivery-ns/event")
 }

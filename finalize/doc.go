@@ -40,7 +40,9 @@
 // [Store.SetCanonical] is on with mode RealRun (for nodes that drive StartAtomic/FinishAtomic
 // themselves). Writes outside it change the state silently, as in snarkVM.
 //
-// Events of a batch are held and delivered when it finishes, in one BroadcastBatch call:
+// Events of a batch are held and delivered when it finishes, as one batch (one
+// on_broadcast_batch call for a C plugin that has it; the store holds the events in the C
+// layout, so the manager does not encode them again):
 // first the mapping events in write order, then the staking rewards, then the Block event
 // (when NotifyStakingRewards or NotifyBlock are called inside the batch, their events are
 // placed there whatever the order of the calls). [Store.AtomicRewind] drops the events

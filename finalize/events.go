@@ -2,9 +2,12 @@ package finalize
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/cabi"
+	"github.com/slipstream-go/slipstream/internal/hostlink"
 	"github.com/slipstream-go/slipstream/internal/keyindex"
 )
 
@@ -21,10 +24,12 @@ var _ broadcaster = (*host.Manager)(nil)
 // sink boxes the broadcaster so that it sits in an atomic.Pointer: the hot path loads it
 // without a lock. m is the same broadcaster when it is a *host.Manager, so that the hot
 // path calls HasSubscribers directly (inlined: one atomic load) rather than through the
-// interface.
+// interface, and arena is then its delivery of a held batch as the store wrote it
+// (internal/hostlink); without it a batch goes to BroadcastBatch.
 type sink struct {
-	b broadcaster
-	m *host.Manager
+	b     broadcaster
+	m     *host.Manager
+	arena func(*cabi.Arena) error
 }
 
 // SetSlipstream turns event production on or off (on by default). Off, the store produces
@@ -51,7 +56,7 @@ func (s *Store) SetSlipstreamPluginManager(m *host.Manager) {
 		s.log.Warn().Msg("finalize: SetSlipstreamPluginManager(nil) ignored")
 		return
 	}
-	s.install(&sink{b: m, m: m})
+	s.install(&sink{b: m, m: m, arena: hostlink.Arena(m)})
 }
 
 // PluginManager returns the installed plugin manager, or nil.
@@ -124,96 +129,110 @@ const (
 	phaseCount
 )
 
-// heldEvents are the events of a batch, waiting for FinishAtomic. Their byte fields point
-// into arena: the store's copies of the caller's bytes.
+// heldEvents are the events of a batch, waiting for FinishAtomic. They are written as they
+// happen, once, into C memory in the ABI's layout: one [cabi.Arena] per phase (the staking
+// and block phases' only once they hold an event). At commit the later phases' event
+// structs are appended to the mapping phase's, and that one array is what the C plugins
+// read (internal/hostlink): the store's copy of the caller's bytes is the only one.
 type heldEvents struct {
-	lists [phaseCount][]abi.Event
-	arena []byte
-	out   []abi.Event // the phases concatenated, for the one BroadcastBatch call
+	phases [phaseCount]*cabi.Arena
 }
 
 // heldMark is a position in heldEvents, taken by a checkpoint.
-type heldMark struct {
-	lists [phaseCount]int
-	arena int
+type heldMark [phaseCount]cabi.Mark
+
+func newHeldEvents() *heldEvents {
+	h := &heldEvents{}
+	h.arena(phaseMapping)
+	return h
+}
+
+// arena returns the arena of phase, allocating it on first use. Its memory (outside the Go
+// heap) is released when h is collected.
+func (h *heldEvents) arena(phase int) *cabi.Arena {
+	a := h.phases[phase]
+	if a == nil {
+		a = cabi.NewArena()
+		runtime.AddCleanup(h, (*cabi.Arena).Free, a)
+		h.phases[phase] = a
+	}
+	return a
 }
 
 func (h *heldEvents) mark() heldMark {
+	var m heldMark
 	if h == nil {
-		return heldMark{}
+		return m
 	}
-	m := heldMark{arena: len(h.arena)}
-	for i := range h.lists {
-		m.lists[i] = len(h.lists[i])
+	for i, a := range h.phases {
+		if a != nil {
+			m[i] = a.Mark()
+		}
 	}
 	return m
 }
 
-// truncate drops the events held after m. The arena is cut too: the bytes of the kept
-// events lie before m.arena (or in an older array the arena outgrew), so reusing the space
-// after it cannot touch them.
+// truncate drops the events held after m. A phase whose arena did not exist when m was
+// taken held nothing then: its zero Mark empties it.
 func (h *heldEvents) truncate(m heldMark) {
 	if h == nil {
 		return
 	}
-	for i := range h.lists {
-		clear(h.lists[i][m.lists[i]:])
-		h.lists[i] = h.lists[i][:m.lists[i]]
+	for i, a := range h.phases {
+		if a != nil {
+			a.Truncate(m[i])
+		}
 	}
-	h.arena = h.arena[:m.arena]
 }
 
 func (h *heldEvents) reset() {
-	h.truncate(heldMark{})
-	clear(h.out)
-	h.out = h.out[:0]
-}
-
-// ordered returns the held events in delivery order: mapping events, staking rewards, block.
-func (h *heldEvents) ordered() []abi.Event {
-	nonEmpty := 0
-	for i := range h.lists {
-		if len(h.lists[i]) > 0 {
-			nonEmpty++
+	for _, a := range h.phases {
+		if a != nil {
+			a.Reset()
 		}
 	}
-	if nonEmpty <= 1 {
-		for i := range h.lists {
-			if len(h.lists[i]) > 0 {
-				return h.lists[i]
-			}
-		}
-		return nil
-	}
-	h.out = h.out[:0]
-	for i := range h.lists {
-		h.out = append(h.out, h.lists[i]...)
-	}
-	return h.out
 }
 
-// keep copies b into the held events' arena (see arenaCopy).
-func (h *heldEvents) keep(b []byte) []byte { return arenaCopy(&h.arena, b) }
+// len returns the number of events held.
+func (h *heldEvents) len() int {
+	n := 0
+	for _, a := range h.phases {
+		if a != nil {
+			n += a.Len()
+		}
+	}
+	return n
+}
 
-// hold copies ev's bytes and appends it to the batch's list for phase; s.mu is held.
-func (s *Store) hold(phase int, ev abi.Event) {
+// ordered returns the held events in delivery order, mapping events, staking rewards,
+// block, in the mapping phase's arena (the others' event structs appended to it, pointing
+// at their own payload); h is reset afterwards.
+func (h *heldEvents) ordered() *cabi.Arena {
+	out := h.phases[phaseMapping]
+	for _, a := range h.phases[phaseMapping+1:] {
+		if a != nil {
+			out.AppendFrom(a)
+		}
+	}
+	return out
+}
+
+// hold appends ev, its bytes copied, to the batch's events of phase; s.mu is held.
+func (s *Store) hold(phase int, ev abi.Event) { s.heldArena(phase).Append(&ev) }
+
+// heldArena returns the batch's arena for phase, taking the spare buffers (or new ones)
+// for the batch's first event; s.mu is held.
+func (s *Store) heldArena(phase int) *cabi.Arena {
 	h := s.held
 	if h == nil {
 		if h = s.spare; h != nil {
 			s.spare = nil
 		} else {
-			h = &heldEvents{arena: make([]byte, 0, 4096)}
+			h = newHeldEvents()
 		}
 		s.held = h
 	}
-	ev.ProgramID = h.keep(ev.ProgramID)
-	ev.MappingName = h.keep(ev.MappingName)
-	ev.Key = h.keep(ev.Key)
-	ev.Value = h.keep(ev.Value)
-	ev.Staker = h.keep(ev.Staker)
-	ev.Validator = h.keep(ev.Validator)
-	ev.Block = h.keep(ev.Block)
-	h.lists[phase] = append(h.lists[phase], ev)
+	return h.arena(phase)
 }
 
 // releaseHeldLocked drops the batch's held events and keeps the buffers for the next batch.

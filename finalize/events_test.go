@@ -396,7 +396,7 @@ func TestDeliveryOnlySubscribedKinds(t *testing.T) {
 	mustNil(t, s.Finalize(1, RealRun, func() error {
 		mustNil(t, s.UpdateKeyValue(b("p"), b("m"), b("a"), b("1")))
 		s.NotifyStakingRewards([]Staker{{b("s"), b("v"), 1}}, nil, 1)
-		if s.held != nil && len(s.held.lists[phaseMapping])+len(s.held.lists[phaseStaking]) > 0 {
+		if s.held != nil && s.held.len() > 0 {
 			t.Error("unsubscribed events were held")
 		}
 		return nil

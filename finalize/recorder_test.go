@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/slipstream-go/slipstream/abi"
@@ -21,12 +22,13 @@ func TestMain(m *testing.M) { ctest.Main(m) }
 const recorderGolden = "chain_recorder.golden"
 
 // writeRecorderConfig writes a config for the C recorder plugin lib into dir, recording to
-// dir/rec.txt, and returns the config's path and the record's path.
-func writeRecorderConfig(t testing.TB, dir, lib string) (cfg, out string) {
+// dir/rec.txt, and returns the config's path and the record's path. extra are more fields
+// ("delivery: 'async'").
+func writeRecorderConfig(t testing.TB, dir, lib string, extra ...string) (cfg, out string) {
 	t.Helper()
 	out = filepath.Join(dir, "rec.txt")
 	cfg = filepath.Join(dir, "recorder.json5")
-	text := fmt.Sprintf("{ libpath: %s, out: %s }\n", strconv.Quote(lib), strconv.Quote(out))
+	text := fmt.Sprintf("{ libpath: %s, out: %s, %s }\n", strconv.Quote(lib), strconv.Quote(out), strings.Join(extra, ", "))
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +109,74 @@ func TestRecorderChainGolden(t *testing.T) {
 				t.Errorf("the record does not end with unload, destroy, fini: %q", all[max(0, n-3):])
 			}
 		})
+	}
+}
+
+// goRecorder is a Go-native plugin that keeps a copy of every event (its slices are
+// borrowed from the store's C memory).
+type goRecorder struct {
+	mu  sync.Mutex
+	evs []abi.Event
+}
+
+func (*goRecorder) Name() string                    { return "go-recorder" }
+func (*goRecorder) OnLoad(string, bool) error       { return nil }
+func (*goRecorder) OnUnload()                       {}
+func (*goRecorder) SubscribedEvents() abi.EventMask { return abi.MaskAll }
+func (r *goRecorder) OnBroadcast(ev abi.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, copyEvent(ev))
+	return nil
+}
+
+// Issue 15 item 1: the store hands its held batches to the manager as it wrote them, in C
+// memory (internal/hostlink); the instances that take Go events get them decoded from
+// there. One manager with a Go-native plugin, the C batch recorder delivered async (its
+// queue copies) and the C single-event recorder: each gets the scripted chain exactly.
+func TestHeldBatchesReachEveryInstanceKind(t *testing.T) {
+	m := host.NewManager()
+	gr := &goRecorder{}
+	if _, err := m.Register(gr, ""); err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for _, c := range []struct {
+		lib, delivery string
+		flags         []string
+	}{
+		{"recorder_batch", "async", []string{"-DRECORDER_BATCH"}},
+		{"recorder_single", "sync", nil},
+	} {
+		lib := ctest.Plugin(t, c.lib, "testdata/plugins/recorder.c", c.flags...)
+		cfg, out := writeRecorderConfig(t, t.TempDir(), lib, "name: "+strconv.Quote(c.lib), "delivery: "+strconv.Quote(c.delivery))
+		if _, err := m.LoadPlugin(cfg); err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, out)
+	}
+	s := NewStore()
+	s.SetSlipstreamPluginManager(m)
+	scriptedChain(t, s)
+	m.Unload() // drains the async queue
+
+	want, err := os.ReadFile(filepath.Join("testdata", "chain.golden"))
+	mustNil(t, err)
+	if got := strings.Join(evStrings(gr.evs), "\n") + "\n"; got != string(want) {
+		t.Errorf("the Go plugin's events differ from chain.golden:\n%s", got)
+	}
+	wantRec, err := os.ReadFile(filepath.Join("testdata", recorderGolden))
+	mustNil(t, err)
+	for _, out := range outs {
+		var evs []string
+		for _, l := range ctest.ReadLines(t, out) {
+			if strings.HasPrefix(l, "ev ") {
+				evs = append(evs, l)
+			}
+		}
+		if got := strings.Join(evs, "\n") + "\n"; got != string(wantRec) {
+			t.Errorf("%s: the recorder's events differ from %s:\n%s", out, recorderGolden, got)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 	zlog "github.com/rs/zerolog/log"
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // Entry is one key-value pair of a mapping, both the node's byte encodings.
@@ -209,7 +210,7 @@ func (s *Store) UpdateKeyValue(program, mapping, key, value []byte) error {
 }
 
 func (s *Store) putKV(op string, insert bool, program, mapping, key, value []byte) error {
-	return s.write(op, abi.MappingUpdate, func() (bool, error) {
+	return s.write(op, &cabi.MappingEvent{Kind: abi.MappingUpdate, Program: program, Mapping: mapping, Key: key, Value: value}, func() (bool, error) {
 		if err := s.mappingExists(op, program, mapping); err != nil {
 			return false, err
 		}
@@ -231,23 +232,32 @@ func (s *Store) putKV(op string, insert bool, program, mapping, key, value []byt
 			s.recordUndo(undoPut, program, mapping, key, old, had, nil)
 		}
 		return true, nil
-	}, func(h uint32) abi.Event { return updateEvent(h, program, mapping, key, value) })
+	})
 }
 
-// write runs a single-event write under the state lock, then emits its event: held with the
-// batch in progress, or delivered right after the lock is released, or — when nobody
-// subscribed to kind, or the write is not canonical — never built. locked reports whether
-// the write changed anything (false: no event).
-func (s *Store) write(op string, kind abi.EventKind, locked func() (bool, error), event func(height uint32) abi.Event) error {
+// mappingEvent is the abi.Event of e, a single mapping write's event in parts (which a
+// batch holds as they are: this is for a delivery outside one).
+func mappingEvent(height uint32, e *cabi.MappingEvent) abi.Event {
+	if e.Kind == abi.MappingUpdate {
+		return updateEvent(height, e.Program, e.Mapping, e.Key, e.Value)
+	}
+	return removalEvent(height, e.Program, e.Mapping, e.Key, e.HasKey)
+}
+
+// write runs a single-event write under the state lock, then emits its event e: held with
+// the batch in progress, or delivered right after the lock is released, or — when nobody
+// subscribed to its kind, or the write is not canonical — never built. locked reports
+// whether the write changed anything (false: no event).
+func (s *Store) write(op string, e *cabi.MappingEvent, locked func() (bool, error)) error {
 	b, err := func() (broadcaster, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if changed, err := locked(); !changed || err != nil {
 			return nil, err
 		}
-		b := s.mappingSink(kind)
+		b := s.mappingSink(e.Kind)
 		if b != nil && s.inAtomic {
-			s.hold(phaseMapping, event(s.height.Load()))
+			s.heldArena(phaseMapping).AppendMapping(s.height.Load(), e)
 			return nil, nil
 		}
 		return b, nil
@@ -255,7 +265,7 @@ func (s *Store) write(op string, kind abi.EventKind, locked func() (bool, error)
 	if b == nil || err != nil {
 		return err
 	}
-	return s.deliver(op, b, event(s.height.Load()))
+	return s.deliver(op, b, mappingEvent(s.height.Load(), e))
 }
 
 // mappingExists fails with ErrMappingNotFound (or a storage error) unless the mapping is
@@ -276,7 +286,7 @@ func (s *Store) mappingExists(op string, program, mapping []byte) error {
 // Canonical: one MappingRemoval event with the key.
 func (s *Store) RemoveKeyValue(program, mapping, key []byte) error {
 	const op = "remove_key_value"
-	return s.write(op, abi.MappingRemoval, func() (bool, error) {
+	return s.write(op, &cabi.MappingEvent{Kind: abi.MappingRemoval, Program: program, Mapping: mapping, Key: key, HasKey: true}, func() (bool, error) {
 		if err := s.mappingExists(op, program, mapping); err != nil {
 			return false, err
 		}
@@ -291,7 +301,7 @@ func (s *Store) RemoveKeyValue(program, mapping, key []byte) error {
 			s.recordUndo(undoPut, program, mapping, key, old, true, nil)
 		}
 		return true, nil
-	}, func(h uint32) abi.Event { return removalEvent(h, program, mapping, key, true) })
+	})
 }
 
 func removalEvent(height uint32, program, mapping, key []byte, hasKey bool) abi.Event {
@@ -444,12 +454,12 @@ func (s *Store) dropMappingLocked(op string, program, mapping []byte) error {
 // Canonical: one MappingRemoval event without key.
 func (s *Store) RemoveMapping(program, mapping []byte) error {
 	const op = "remove_mapping"
-	return s.write(op, abi.MappingRemoval, func() (bool, error) {
+	return s.write(op, &cabi.MappingEvent{Kind: abi.MappingRemoval, Program: program, Mapping: mapping}, func() (bool, error) {
 		if err := s.mappingExists(op, program, mapping); err != nil {
 			return false, err
 		}
 		return true, s.dropMappingLocked(op, program, mapping)
-	}, func(h uint32) abi.Event { return removalEvent(h, program, mapping, nil, false) })
+	})
 }
 
 // RemoveProgram removes every mapping of a program with all their entries. It fails with

@@ -8,9 +8,11 @@ import (
 )
 
 // batch is one broadcast as a slot sees it: the events, their kinds, and (for C plugins)
-// their encoding.
+// their encoding. A batch the store held in C memory (Manager.broadcastArena) starts with
+// the encoding only: events decodes its Go view when an instance, the queue or the
+// journal needs it.
 type batch struct {
-	evs     []abi.Event
+	evs     []abi.Event           // read through events() where the batch may be encoded only
 	present abi.EventMask         // kinds present in evs
 	counts  [abi.KindCount]uint32 // events per kind
 	payload int                   // bytes of the events' fields (for the encoder)
@@ -37,6 +39,32 @@ func (b *batch) count() {
 	}
 }
 
+// countEncoded is count for a batch that is only its encoding (a.Len() > 0): the kinds and
+// heights are read from the C event structs.
+func (b *batch) countEncoded(a *cabi.Arena) {
+	b.arena = a
+	b.present, b.counts = 0, [abi.KindCount]uint32{}
+	b.minHeight, b.maxHeight = ^uint32(0), 0
+	for i := range a.Len() {
+		k, h := a.Kind(i), a.Height(i)
+		b.present |= abi.Mask(k)
+		if k < abi.KindCount {
+			b.counts[k]++
+		}
+		b.minHeight = min(b.minHeight, h)
+		b.maxHeight = max(b.maxHeight, h)
+	}
+}
+
+// events returns the batch's events, decoding the Go view of its encoding on first use
+// (the byte slices then alias the C memory, valid for the broadcast).
+func (b *batch) events() []abi.Event {
+	if b.evs == nil && b.arena != nil {
+		b.evs = b.arena.Events()
+	}
+	return b.evs
+}
+
 // belowResume returns the part of b that a plugin with resume height resume may get, and
 // counts the subscribed events below it as skipped: b itself when nothing is below (the
 // usual case, one comparison), nil when everything is. A batch that straddles the height
@@ -50,10 +78,11 @@ func (s *slot) belowResume(cur *loaded, b *batch) (part *batch, release func()) 
 		s.stats.skipped.Add(subscribed(b, cur.mask))
 		return nil, nil
 	}
-	p := &batch{evs: make([]abi.Event, 0, len(b.evs))}
+	evs := b.events()
+	p := &batch{evs: make([]abi.Event, 0, len(evs))}
 	var skipped uint64
-	for i := range b.evs {
-		if e := &b.evs[i]; uint64(e.BlockHeight) >= cur.resume {
+	for i := range evs {
+		if e := &evs[i]; uint64(e.BlockHeight) >= cur.resume {
 			p.evs = append(p.evs, *e)
 		} else if cur.mask.Has(e.Kind) {
 			skipped++
@@ -281,8 +310,9 @@ func (s *slot) report(cur *loaded, b *batch) error {
 		Events: int(subscribed(b, cur.mask))}
 	s.first = firstFailure{}
 	first := true
-	for i := range b.evs {
-		if e := &b.evs[i]; cur.mask.Has(e.Kind) {
+	evs := b.events()
+	for i := range evs {
+		if e := &evs[i]; cur.mask.Has(e.Kind) {
 			if first {
 				cerr.FirstHeight, first = e.BlockHeight, false
 			}

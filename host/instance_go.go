@@ -16,7 +16,7 @@ func (g goInstance) encoded() bool { return false }
 
 // deliver calls OnBroadcast for each event of a subscribed kind.
 func (g goInstance) deliver(s *slot, b *batch, mask abi.EventMask) {
-	evs := b.evs
+	evs := b.events()
 	first := true
 	for i := range evs {
 		if !mask.Has(evs[i].Kind) {

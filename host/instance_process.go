@@ -618,9 +618,10 @@ func (p *procInstance) refeed(s *slot, b *batch, mask abi.EventMask) error {
 		return nil
 	}
 	low := uint64(math.MaxUint64)
-	for i := range b.evs {
-		if mask.Has(b.evs[i].Kind) {
-			low = min(low, uint64(b.evs[i].BlockHeight))
+	evs := b.events()
+	for i := range evs {
+		if mask.Has(evs[i].Kind) {
+			low = min(low, uint64(evs[i].BlockHeight))
 		}
 	}
 	if p.resume >= low || p.resume > math.MaxUint32 {
@@ -677,8 +678,9 @@ func (p *procInstance) encodeBatch(s *slot, b *batch, mask abi.EventMask, lo uin
 	at := len(p.enc.b)
 	p.enc.u32(0)
 	var skipped uint64
-	for i := range b.evs {
-		e := &b.evs[i]
+	evs := b.events()
+	for i := range evs {
+		e := &evs[i]
 		if !mask.Has(e.Kind) {
 			continue
 		}

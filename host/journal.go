@@ -125,17 +125,18 @@ func (m *Manager) lag(pi *PluginInfo) {
 func (m *Manager) broadcastJournaled(b *batch) error {
 	m.jmu.Lock()
 	defer m.jmu.Unlock()
-	seq, from, err := m.journal.Append(b.evs)
+	evs := b.events()
+	seq, from, err := m.journal.Append(evs)
 	jb := b // the journaled part, for the plugins with a position
 	var part batch
 	switch {
 	case err != nil:
 		m.journalFailed(err)
 		seq = math.MaxUint64 // not journaled: delivered live to every plugin not catching up
-	case from == len(b.evs):
+	case from == len(evs):
 		jb = nil
 	case from > 0:
-		part = batch{evs: b.evs[from:]}
+		part = batch{evs: evs[from:]}
 		part.count()
 		jb = &part
 	}
@@ -158,7 +159,7 @@ func (m *Manager) broadcastJournaled(b *batch) error {
 		if cur.mask&t.present == 0 {
 			continue
 		}
-		if q := s.async.Load(); q != nil && q.enqueue(s, cur.mask, t.evs) {
+		if q := s.async.Load(); q != nil && q.enqueue(s, cur.mask, t.events()) {
 			continue
 		}
 		if t.arena == nil && cur.inst.encoded() {

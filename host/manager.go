@@ -35,6 +35,7 @@ import (
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/internal/cabi"
+	"github.com/slipstream-go/slipstream/internal/hostlink"
 	"github.com/slipstream-go/slipstream/internal/journal"
 )
 
@@ -177,6 +178,26 @@ func (m *Manager) BroadcastBatch(evs []abi.Event) error {
 	return m.broadcast(&b)
 }
 
+func init() {
+	hostlink.Arena = func(m any) func(*cabi.Arena) error { return m.(*Manager).broadcastArena }
+}
+
+// broadcastArena is BroadcastBatch of events already encoded in a (finalize's held batch,
+// through internal/hostlink): C plugins read a itself, the Go view is decoded only for the
+// instances, queues and journal that need one.
+func (m *Manager) broadcastArena(a *cabi.Arena) error {
+	sub := abi.EventMask(m.mask.Load())
+	if sub == 0 || a.Len() == 0 {
+		return nil
+	}
+	var b batch
+	b.countEncoded(a)
+	if b.present&sub == 0 {
+		return nil
+	}
+	return m.broadcast(&b)
+}
+
 func (m *Manager) broadcast(b *batch) error {
 	if m.journal != nil {
 		return m.broadcastJournaled(b)
@@ -190,7 +211,7 @@ func (m *Manager) broadcast(b *batch) error {
 		if cur.mask&b.present == 0 {
 			continue
 		}
-		if q := s.async.Load(); q != nil && q.enqueue(s, cur.mask, b.evs) {
+		if q := s.async.Load(); q != nil && q.enqueue(s, cur.mask, b.events()) {
 			continue
 		}
 		if b.arena == nil && cur.inst.encoded() {

@@ -43,7 +43,7 @@ func (s *slot) holdForReload(b *batch) bool {
 		}
 		return false
 	}
-	s.pending = append(s.pending, ownedCopy(b.evs, cur.mask, n))
+	s.pending = append(s.pending, ownedCopy(b.events(), cur.mask, n))
 	s.pendingN += n
 	return true
 }

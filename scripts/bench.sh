@@ -29,7 +29,7 @@ go test -run '^$' -bench 'FanOut' -benchmem -benchtime 2000x -count 3 ./host | t
 say "cgo baseline"
 go test -tags cgobench -run '^$' -bench . -benchmem -count "$COUNT" ./internal/cgobench | tee "$OUT/cgo.txt" >&2
 say "finalize.Store overhead"
-go test -run '^$' -bench 'UpdateKeyValue' -benchmem -count 10 ./finalize | tee "$OUT/finalize.txt" >&2
+go test -run '^$' -bench 'UpdateKeyValue|HeldDelivery' -benchmem -count 10 ./finalize | tee "$OUT/finalize.txt" >&2
 say "Go, C and Rust plugins"
 go test -run '^$' -bench 'PluginLanguages' -benchmem -count "$COUNT" ./e2e | tee "$OUT/lang.txt" >&2
 # NATS JetStream (in-process server, file storage): the plugin against nats.go's own loop.

@@ -11,88 +11,214 @@ import (
 // slipstream_error, NUL included).
 const ErrorBufSize = 1024
 
-// Arena encodes events into memory outside the Go heap, laid out as the header's
+// Arena holds events in memory outside the Go heap, laid out as the header's
 // slipstream_event arrays, so that a C plugin may read them during a call.
 //
-// One Broadcast encodes its events once; every subscribed plugin then reads the same
-// memory. A plugin subscribed to only some of the kinds present gets a compact copy of the
+// It is filled in one of two ways. [Arena.Encode] writes a whole broadcast at once: one
+// Broadcast encodes its events once, and every subscribed plugin then reads the same
+// memory. [Arena.Append] adds one event at a time, as finalize's store holds a batch until
+// it commits: the events are written once, in the ABI's layout, when they happen, and the
+// batch is handed to the plugins as it is. [Arena.Mark] and [Arena.Truncate] drop what was
+// appended after a point (a rewound checkpoint), [Arena.Reset] everything.
+//
+// A plugin subscribed to only some of the kinds present gets a compact copy of the
 // matching 104-byte event structs from [Arena.Select], which still point at the one copy of
 // the payload bytes: a large Block is never copied once per plugin.
 //
 // # Memory
 //
-// The arena owns one mapping outside the Go heap, grown (by remapping) when an encode needs
-// more and reused across calls; it is never moved while an encoding is in use. Everything
-// an encode returns is valid until the next Encode/EncodeOne on the same arena, or Free.
+// The arena owns three kinds of mapping outside the Go heap: the event structs (grown by
+// copying into a larger mapping, so their address changes when an Append grows them), the
+// payload bytes the structs point to (chunks that never move: an Append that does not fit
+// starts a new chunk, so the pointers already written stay valid), and the error buffer.
+// Everything is reused across encodings. An encoding's event array ([Arena.Addr]) is valid
+// until the next Append, Encode, EncodeOne, Select, Truncate, Reset or Free; its payload
+// bytes until the next Encode, EncodeOne, Reset, Free, or a Truncate to before them.
 // Nothing here holds a Go pointer, so cgo's pointer rules hold without any pinning.
 //
 // # Threading
 //
 // An Arena is not safe for concurrent use: a caller owns it for the duration of one
-// broadcast (the host keeps a pool of them).
+// broadcast (the host keeps a pool of them) or one batch.
 type Arena struct {
-	hdr  []byte // the slipstream_error and its buffer: fixed, never remapped
-	data []byte // events, then selected events, then payload bytes
-	n    int    // events in the current encoding
-	sel  int    // offset of the Select scratch area
-	pay  int    // offset of the payload area
+	hdr   []byte      // the slipstream_error and its buffer: fixed, never remapped
+	evs   []byte      // the event structs
+	n     int         // events in the current encoding
+	sel   []byte      // Select's scratch (allocated on first use)
+	pay   [][]byte    // payload chunks: pay[cur] is being filled from off on
+	cur   int         // the chunk being filled
+	off   int         // the next free byte of pay[cur]
+	views []abi.Event // Events' buffer
+
+	// The append path's view of the above, set by sync whenever evs, pay or cur change.
+	evBase unsafe.Pointer // evs' first byte
+	capN   int            // events evs has room for
+	chunk  unsafe.Pointer // pay[cur]'s first byte
+	end    int            // len(pay[cur])
 }
 
+// Mark is a position in an Arena's events, for [Arena.Truncate].
+type Mark struct{ n, cur, off int }
+
 const (
-	arenaMinData = 64 << 10
-	errOff       = 0  // CError at the start of hdr
-	errBufOff    = 64 // its buffer
-	hdrSize      = errBufOff + ErrorBufSize
-	align        = 8
-	evSize       = int(SizeofEvent)
-	sizeofError  = int(SizeofError)
-	_            = uint(errBufOff - sizeofError) // CError fits before the buffer
+	minEvents   = 32 << 10 // bytes of event structs first mapped (315 events)
+	minPayload  = 64 << 10 // bytes of the first payload chunk
+	errOff      = 0        // CError at the start of hdr
+	errBufOff   = 64       // its buffer
+	hdrSize     = errBufOff + ErrorBufSize
+	evSize      = int(SizeofEvent)
+	sizeofError = int(SizeofError)
+	_           = uint(errBufOff - sizeofError) // CError fits before the buffer
 )
 
 // NewArena allocates an arena. It panics only if the system refuses a small mapping.
 func NewArena() *Arena {
-	a := &Arena{hdr: cmem.MustAlloc(hdrSize), data: cmem.MustAlloc(arenaMinData)}
+	a := &Arena{hdr: cmem.MustAlloc(hdrSize), evs: cmem.MustAlloc(minEvents), pay: [][]byte{cmem.MustAlloc(minPayload)}}
 	e := (*CError)(unsafe.Pointer(&a.hdr[errOff]))
 	e.Buf = cmem.Addr(a.hdr[errBufOff:])
 	e.Cap = ErrorBufSize
+	a.sync()
 	return a
+}
+
+// sync sets the append path's pointers after a change of evs, pay or cur.
+func (a *Arena) sync() {
+	a.evBase, a.capN = unsafe.Pointer(unsafe.SliceData(a.evs)), len(a.evs)/evSize
+	a.chunk, a.end = unsafe.Pointer(unsafe.SliceData(a.pay[a.cur])), len(a.pay[a.cur])
 }
 
 // Free releases the arena's memory. The arena must not be used afterwards.
 func (a *Arena) Free() {
 	cmem.Free(a.hdr)
-	cmem.Free(a.data)
-	a.hdr, a.data = nil, nil
+	cmem.Free(a.evs)
+	cmem.Free(a.sel)
+	for _, c := range a.pay {
+		cmem.Free(c)
+	}
+	*a = Arena{}
 }
 
-func roundUp(n int) int { return (n + align - 1) &^ (align - 1) }
-
-// reserve makes room for n events and payload bytes of the given size, remapping the data
-// area when it is too small. Nothing from an earlier encoding survives a remap.
-func (a *Arena) reserve(n, payload int) {
-	a.n = n
-	a.sel = n * evSize
-	a.pay = 2 * n * evSize
-	need := a.pay + payload
-	if need <= len(a.data) {
-		return
-	}
-	size := len(a.data)
+// grown returns a mapping of at least need bytes holding old's first keep bytes (old is
+// freed), doubling old's size so that repeated growth is amortized.
+func grown(old []byte, keep, need int) []byte {
+	size := max(len(old), 4096)
 	for size < need {
 		size *= 2
 	}
 	fresh := cmem.MustAlloc(size)
-	cmem.Free(a.data)
-	a.data = fresh
+	copy(fresh, old[:keep])
+	cmem.Free(old)
+	return fresh
+}
+
+// Reset empties the arena for a new batch, keeping its memory.
+func (a *Arena) Reset() {
+	a.n, a.cur, a.off = 0, 0, 0
+	a.sync()
+}
+
+// Mark returns the arena's current position.
+func (a *Arena) Mark() Mark { return Mark{a.n, a.cur, a.off} }
+
+// Truncate drops the events appended after m, a Mark of this arena taken since its last
+// Reset. Their payload space is reused by the next Append.
+func (a *Arena) Truncate(m Mark) {
+	a.n, a.cur, a.off = m.n, m.cur, m.off
+	a.sync()
+}
+
+// Append adds ev as the next event, copying its byte fields into the arena.
+func (a *Arena) Append(ev *abi.Event) {
+	ce, p := a.room(ev.Size())
+	a.used(p, put(ce, ev, p))
+}
+
+// MappingEvent is a mapping event in parts, as a store's write has them at hand: what
+// [Arena.AppendMapping] takes instead of an abi.Event.
+type MappingEvent struct {
+	Kind                         abi.EventKind // MappingUpdate or MappingRemoval
+	Program, Mapping, Key, Value []byte        // a removal has no Value
+	HasKey                       bool          // a removal's
+}
+
+// AppendMapping is Append of e at height.
+func (a *Arena) AppendMapping(height uint32, e *MappingEvent) {
+	size := len(e.Program) + len(e.Mapping) + len(e.Key) + len(e.Value)
+	if a.n == a.capN || a.off+size > a.end {
+		a.grow(size)
+	}
+	ce := (*CEvent)(unsafe.Add(a.evBase, a.n*evSize))
+	p := unsafe.Add(a.chunk, a.off)
+	ce.Kind, ce.BlockHeight = uint32(e.Kind), height
+	if e.Kind == abi.MappingUpdate {
+		a.used(p, putUpdate(ce, p, e))
+	} else {
+		a.used(p, putRemoval(ce, p, e))
+	}
+}
+
+// room makes room for one more event with size payload bytes and returns its struct and
+// where its bytes go; used then records the bytes written up to end.
+func (a *Arena) room(size int) (*CEvent, unsafe.Pointer) {
+	if a.n == a.capN || a.off+size > a.end {
+		a.grow(size)
+	}
+	return (*CEvent)(unsafe.Add(a.evBase, a.n*evSize)), unsafe.Add(a.chunk, a.off)
+}
+
+// grow is room's slow path: more event structs, or the next payload chunk.
+func (a *Arena) grow(size int) {
+	if a.n == a.capN {
+		a.evs = grown(a.evs, a.n*evSize, (a.n+1)*evSize)
+	}
+	if a.off+size > a.end {
+		a.nextChunk(size)
+	}
+	a.sync()
+}
+
+func (a *Arena) used(p, end unsafe.Pointer) {
+	a.off += int(uintptr(end) - uintptr(p))
+	a.n++
+}
+
+// nextChunk moves the payload cursor to a chunk with room for size bytes: the next one
+// kept from an earlier batch if it is large enough, else a new one at least twice the last.
+func (a *Arena) nextChunk(size int) {
+	a.cur++
+	a.off = 0
+	if a.cur < len(a.pay) && len(a.pay[a.cur]) >= size {
+		return
+	}
+	n := max(2*len(a.pay[len(a.pay)-1]), size)
+	c := cmem.MustAlloc(n)
+	if a.cur < len(a.pay) { // too small for this event: replace it (nothing points into it)
+		cmem.Free(a.pay[a.cur])
+		a.pay[a.cur] = c
+		return
+	}
+	a.pay = append(a.pay, c)
+}
+
+// AppendFrom appends o's events after a's, copying only the event structs: their byte
+// fields keep pointing at o's payload, which must therefore stay as it is (no Reset,
+// Truncate or Encode of o) for as long as a's events are read.
+func (a *Arena) AppendFrom(o *Arena) {
+	if o.n == 0 {
+		return
+	}
+	if need := (a.n + o.n) * evSize; need > len(a.evs) {
+		a.evs = grown(a.evs, a.n*evSize, need)
+	}
+	copy(a.evs[a.n*evSize:], o.evs[:o.n*evSize])
+	a.n += o.n
+	a.sync()
 }
 
 // Encode writes evs as a contiguous slipstream_event array and returns its address and
-// length. Byte fields are copied into the arena once. An empty evs returns (0, 0).
+// length, replacing what the arena held. Byte fields are copied into the arena once. An
+// empty evs returns (0, 0).
 func (a *Arena) Encode(evs []abi.Event) (uintptr, int) {
-	if len(evs) == 0 {
-		a.n = 0
-		return 0, 0
-	}
 	payload := 0
 	for i := range evs {
 		payload += evs[i].Size()
@@ -103,15 +229,14 @@ func (a *Arena) Encode(evs []abi.Event) (uintptr, int) {
 // EncodeSized is Encode for a caller that already summed the events' Size (one pass over
 // the events fewer on the broadcast path). payload must be at least that sum.
 func (a *Arena) EncodeSized(evs []abi.Event, payload int) (uintptr, int) {
+	a.reserve(len(evs), payload)
 	if len(evs) == 0 {
-		a.n = 0
 		return 0, 0
 	}
-	a.reserve(len(evs), payload)
-	base := unsafe.Pointer(unsafe.SliceData(a.data))
-	off := uintptr(a.pay)
+	base := unsafe.Pointer(unsafe.SliceData(a.evs))
+	p := unsafe.Pointer(unsafe.SliceData(a.pay[0]))
 	for i := range evs {
-		off = put(base, uintptr(i)*SizeofEvent, &evs[i], off)
+		p = put((*CEvent)(unsafe.Add(base, uintptr(i)*SizeofEvent)), &evs[i], p)
 	}
 	return uintptr(base), len(evs)
 }
@@ -119,88 +244,136 @@ func (a *Arena) EncodeSized(evs []abi.Event, payload int) (uintptr, int) {
 // EncodeOne is Encode for a single event, without building a slice.
 func (a *Arena) EncodeOne(ev *abi.Event) uintptr {
 	a.reserve(1, ev.Size())
-	base := unsafe.Pointer(unsafe.SliceData(a.data))
-	put(base, 0, ev, uintptr(a.pay))
-	return uintptr(base)
+	put((*CEvent)(unsafe.Pointer(unsafe.SliceData(a.evs))), ev, unsafe.Pointer(unsafe.SliceData(a.pay[0])))
+	return cmem.Addr(a.evs)
+}
+
+// reserve empties the arena for n events whose bytes, payload in all, go into the first
+// chunk, remapping what is too small.
+func (a *Arena) reserve(n, payload int) {
+	a.n, a.cur, a.off = n, 0, 0
+	if n*evSize > len(a.evs) {
+		a.evs = grown(a.evs, 0, n*evSize)
+	}
+	if payload > len(a.pay[0]) {
+		a.pay[0] = grown(a.pay[0], 0, payload)
+	}
+	a.sync()
 }
 
 // event returns the i-th encoded event.
-func (a *Arena) event(i int) *CEvent { return (*CEvent)(unsafe.Pointer(&a.data[i*evSize])) }
+func (a *Arena) event(i int) *CEvent { return (*CEvent)(unsafe.Pointer(&a.evs[i*evSize])) }
 
-// Addr returns the address of the current encoding's event array.
-func (a *Arena) Addr() uintptr { return cmem.Addr(a.data) }
+// Addr returns the address of the current encoding's event array (0 when it is empty).
+func (a *Arena) Addr() uintptr {
+	if a.n == 0 {
+		return 0
+	}
+	return cmem.Addr(a.evs)
+}
 
 // Len returns the number of events in the current encoding.
 func (a *Arena) Len() int { return a.n }
 
-// put encodes ev as the event at base+at with its bytes from base+off on, and returns the
-// offset after them. reserve made room for everything (Event.Size bounds the bytes), so
-// nothing here is bounds-checked: this is the broadcast's hot loop.
-func put(base unsafe.Pointer, at uintptr, ev *abi.Event, off uintptr) uintptr {
-	ce := (*CEvent)(unsafe.Add(base, at))
+// Kind returns the kind of the i-th event.
+func (a *Arena) Kind(i int) abi.EventKind { return abi.EventKind(a.event(i).Kind) }
+
+// Height returns the block height of the i-th event.
+func (a *Arena) Height(i int) uint32 { return a.event(i).BlockHeight }
+
+// Events returns the Go view of the arena's events (see [CEvent.GoEvent]): the byte slices
+// alias the arena's memory. The slice is reused by the next call; both are valid as long
+// as the events are.
+func (a *Arena) Events() []abi.Event {
+	a.views = a.views[:0]
+	for i := 0; i < a.n; i++ {
+		a.views = append(a.views, a.event(i).GoEvent())
+	}
+	return a.views
+}
+
+// put encodes ev as the event ce with its bytes from p on, and returns the address after
+// them. The caller made room for everything (Event.Size bounds the bytes), so nothing here
+// is bounds-checked: this is the broadcast's hot loop.
+func put(ce *CEvent, ev *abi.Event, p unsafe.Pointer) unsafe.Pointer {
 	ce.Kind, ce.BlockHeight = uint32(ev.Kind), ev.BlockHeight
 	switch ev.Kind {
-	case abi.MappingUpdate:
-		// putBytes writes the member's four fields; only the union's tail needs zeroing.
-		*(*[4]uint64)(ce.Union[8:]) = [4]uint64{}
-		u := (*CMappingUpdate)(unsafe.Pointer(&ce.Union))
-		off = putBytes(base, off, ev.ProgramID, &u.ProgramID)
-		off = putBytes(base, off, ev.MappingName, &u.MappingName)
-		off = putBytes(base, off, ev.Key, &u.Key)
-		off = putBytes(base, off, ev.Value, &u.Value)
-	case abi.MappingRemoval:
-		ce.Union = [12]uint64{}
-		r := (*CMappingRemoval)(unsafe.Pointer(&ce.Union))
-		off = putBytes(base, off, ev.ProgramID, &r.ProgramID)
-		off = putBytes(base, off, ev.MappingName, &r.MappingName)
-		if ev.HasKey {
-			off = putBytes(base, off, ev.Key, &r.Key)
-			r.HasKey = 1
+	case abi.MappingUpdate, abi.MappingRemoval:
+		m := MappingEvent{ev.Kind, ev.ProgramID, ev.MappingName, ev.Key, ev.Value, ev.HasKey}
+		if ev.Kind == abi.MappingUpdate {
+			p = putUpdate(ce, p, &m)
+		} else {
+			p = putRemoval(ce, p, &m)
 		}
 	case abi.StakingReward:
 		ce.Union = [12]uint64{}
 		s := (*CStakingReward)(unsafe.Pointer(&ce.Union))
-		off = putBytes(base, off, ev.Staker, &s.Staker)
-		off = putBytes(base, off, ev.Validator, &s.Validator)
+		p = putBytes(p, ev.Staker, &s.Staker)
+		p = putBytes(p, ev.Validator, &s.Validator)
 		s.Reward, s.NewStake = ev.Reward, ev.NewStake
 	case abi.Block:
 		ce.Union = [12]uint64{}
-		off = putBytes(base, off, ev.Block, &(*CBlock)(unsafe.Pointer(&ce.Union)).Block)
+		p = putBytes(p, ev.Block, &(*CBlock)(unsafe.Pointer(&ce.Union)).Block)
 	default:
 		ce.Union = [12]uint64{}
 	}
-	return off
+	return p
 }
 
-// putBytes copies b to base+off and points dst at the copy; an empty byte string is
-// {NULL, 0}, as the header requires.
-func putBytes(base unsafe.Pointer, off uintptr, b []byte, dst *CBytes) uintptr {
+// putUpdate writes the union of ce as a MappingUpdate, its bytes from p on.
+func putUpdate(ce *CEvent, p unsafe.Pointer, e *MappingEvent) unsafe.Pointer {
+	// putBytes writes the member's four fields; only the union's tail needs zeroing.
+	*(*[4]uint64)(ce.Union[8:]) = [4]uint64{}
+	u := (*CMappingUpdate)(unsafe.Pointer(&ce.Union))
+	p = putBytes(p, e.Program, &u.ProgramID)
+	p = putBytes(p, e.Mapping, &u.MappingName)
+	p = putBytes(p, e.Key, &u.Key)
+	return putBytes(p, e.Value, &u.Value)
+}
+
+// putRemoval writes the union of ce as a MappingRemoval, its bytes from p on.
+func putRemoval(ce *CEvent, p unsafe.Pointer, e *MappingEvent) unsafe.Pointer {
+	ce.Union = [12]uint64{}
+	r := (*CMappingRemoval)(unsafe.Pointer(&ce.Union))
+	p = putBytes(p, e.Program, &r.ProgramID)
+	p = putBytes(p, e.Mapping, &r.MappingName)
+	if e.HasKey {
+		p = putBytes(p, e.Key, &r.Key)
+		r.HasKey = 1
+	}
+	return p
+}
+
+// putBytes copies b to p and points dst at the copy; an empty byte string is {NULL, 0}, as
+// the header requires.
+func putBytes(p unsafe.Pointer, b []byte, dst *CBytes) unsafe.Pointer {
 	if len(b) == 0 {
 		*dst = CBytes{}
-		return off
+		return p
 	}
-	p := unsafe.Add(base, off)
 	copy(unsafe.Slice((*byte)(p), len(b)), b)
 	*dst = CBytes{Ptr: uintptr(p), Len: uint64(len(b))}
-	return off + uintptr(len(b))
+	return unsafe.Add(p, len(b))
 }
 
 // Select returns the events of the current encoding whose kind is in mask, as a
 // contiguous array: a compact copy of the matching event structs (pointing at the same
-// payload), or the encoding itself when every event matches. count is 0 when none match.
-// Each call overwrites the previous Select's copy. A caller that knows every kind present
-// is in mask uses Addr and Len instead.
+// payload). count is 0 when none match. Each call overwrites the previous Select's copy. A
+// caller that knows every kind present is in mask uses Addr and Len instead.
 func (a *Arena) Select(mask abi.EventMask) (ptr uintptr, count int) {
+	if a.n*evSize > len(a.sel) {
+		a.sel = grown(a.sel, 0, a.n*evSize)
+	}
 	for i := 0; i < a.n; i++ {
 		if ce := a.event(i); mask.Has(abi.EventKind(ce.Kind)) {
-			*(*CEvent)(unsafe.Pointer(&a.data[a.sel+count*evSize])) = *ce
+			*(*CEvent)(unsafe.Pointer(&a.sel[count*evSize])) = *ce
 			count++
 		}
 	}
 	if count == 0 {
 		return 0, 0
 	}
-	return cmem.Addr(a.data[a.sel:]), count
+	return cmem.Addr(a.sel), count
 }
 
 // ErrorArg clears the error buffer and returns the address of its slipstream_error, to

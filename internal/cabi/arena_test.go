@@ -2,6 +2,7 @@ package cabi
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/slipstream-go/slipstream/abi"
@@ -92,4 +93,94 @@ func sameEvent(a, b abi.Event) bool {
 		bytes.Equal(a.MappingName, b.MappingName) && bytes.Equal(a.Key, b.Key) && a.HasKey == b.HasKey &&
 		bytes.Equal(a.Value, b.Value) && bytes.Equal(a.Staker, b.Staker) && bytes.Equal(a.Validator, b.Validator) &&
 		a.Reward == b.Reward && a.NewStake == b.NewStake && bytes.Equal(a.Block, b.Block)
+}
+
+// appended is what TestArenaAppend appends, in order: enough events to outgrow the first
+// event mapping, and payloads that outgrow the first chunk (block), and a kept chunk
+// (huge, in the second round).
+func appended(round int) []abi.Event {
+	var evs []abi.Event
+	for i := range 400 {
+		evs = append(evs, abi.Event{Kind: abi.MappingUpdate, BlockHeight: uint32(i), ProgramID: []byte("credits.aleo"),
+			MappingName: []byte("account"), Key: []byte{byte(i), byte(i >> 8)}, Value: bytes.Repeat([]byte{byte(i)}, i%50)})
+		if i == 100 {
+			evs = append(evs, abi.Event{Kind: abi.Block, BlockHeight: 5, Block: bytes.Repeat([]byte{5}, 100<<10)})
+		}
+		if i == 200 && round == 1 {
+			evs = append(evs, abi.Event{Kind: abi.Block, BlockHeight: 6, Block: bytes.Repeat([]byte{6}, 1<<20)})
+		}
+	}
+	return append(evs,
+		abi.Event{Kind: abi.MappingRemoval, BlockHeight: 7, ProgramID: []byte("p"), MappingName: []byte("m"), Key: []byte{}, HasKey: true},
+		abi.Event{Kind: abi.MappingRemoval, BlockHeight: 7, ProgramID: []byte("p"), MappingName: []byte("m")},
+		abi.Event{Kind: abi.StakingReward, BlockHeight: 8, Staker: []byte("s"), Validator: []byte("v"), Reward: 3, NewStake: 9},
+	)
+}
+
+// add appends ev to a: mapping events through AppendMapping, the others through Append.
+func add(a *Arena, ev *abi.Event) {
+	switch ev.Kind {
+	case abi.MappingUpdate, abi.MappingRemoval:
+		a.AppendMapping(ev.BlockHeight, &MappingEvent{ev.Kind, ev.ProgramID, ev.MappingName, ev.Key, ev.Value, ev.HasKey})
+	default:
+		a.Append(ev)
+	}
+}
+
+func wantArena(t *testing.T, what string, a *Arena, want []abi.Event) {
+	t.Helper()
+	got := a.Events()
+	if len(got) != len(want) || a.Len() != len(want) {
+		t.Fatalf("%s: %d events (Len %d), want %d", what, len(got), a.Len(), len(want))
+	}
+	for i := range want {
+		if !sameEvent(got[i], want[i]) {
+			t.Fatalf("%s: event %d: got %+v, want %+v", what, i, got[i].Kind, want[i].Kind)
+		}
+	}
+}
+
+// Append, AppendMapping, Mark/Truncate, AppendFrom and Reset: the held-batch path.
+func TestArenaAppend(t *testing.T) {
+	a := NewArena()
+	defer a.Free()
+	for round := range 2 { // the second reuses the first's memory and outgrows a kept chunk
+		a.Reset()
+		evs := appended(round)
+		add(a, &evs[0])
+		first := a.event(0).MappingUpdate().ProgramID
+		for i := range evs[1:] {
+			add(a, &evs[1+i])
+		}
+		wantArena(t, "appended", a, evs)
+		if got := a.event(0).MappingUpdate().ProgramID; got != first {
+			t.Fatalf("round %d: event 0's bytes moved from %#x to %#x while the arena grew", round, first.Ptr, got.Ptr)
+		}
+
+		// a rewound checkpoint: what came after the mark is gone, what follows replaces it
+		m := a.Mark()
+		for i := range evs[:50] {
+			add(a, &evs[i])
+		}
+		a.Truncate(m)
+		tail := abi.Event{Kind: abi.MappingUpdate, BlockHeight: 9, ProgramID: []byte("x"), MappingName: []byte("y"), Key: []byte("z")}
+		add(a, &tail)
+		wantArena(t, "truncated", a, append(slices.Clip(evs), tail))
+		evs = append(evs, tail)
+
+		// the later phases' structs appended: they point at the other arena's bytes
+		o := NewArena()
+		blk := abi.Event{Kind: abi.Block, BlockHeight: 10, Block: []byte("block")}
+		o.Append(&blk)
+		a.AppendFrom(o)
+		wantArena(t, "with another arena's events", a, append(slices.Clip(evs), blk))
+		ptr, n := a.Select(abi.Mask(abi.Block))
+		if want := 2 + round; n != want || ptr == 0 {
+			t.Fatalf("Select(Block) = %d events, want %d", n, want)
+		}
+		if got := (*CEvent)(cmem.Pointer(ptr + uintptr(n-1)*SizeofEvent)).GoEvent(); !sameEvent(got, blk) {
+			t.Fatalf("the selected last Block is %+v", got)
+		}
+		o.Free()
+	}
 }
