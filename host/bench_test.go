@@ -5,7 +5,9 @@ package host_test
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/ebitengine/purego"
 	"github.com/rs/zerolog"
@@ -34,24 +36,72 @@ func noopManager(b *testing.B, batch bool) *host.Manager {
 	return m
 }
 
-// BenchmarkBareSyscallN is the floor: one purego.SyscallN of a C function with
-// on_broadcast's signature, no host code at all.
-func BenchmarkBareSyscallN(b *testing.B) {
+// bareCall returns the no-op test plugin's noop_call, a C function with on_broadcast's
+// signature, and the address of memory outside the Go heap to pass it.
+func bareCall(b *testing.B) (fn, p uintptr) {
 	h, err := purego.Dlopen(pluginLib(b, "noop"), purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
 		b.Fatal(err)
 	}
-	fn, err := purego.Dlsym(h, "noop_call")
-	if err != nil {
+	if fn, err = purego.Dlsym(h, "noop_call"); err != nil {
 		b.Fatal(err)
 	}
 	mem := cmem.MustAlloc(4096)
-	defer cmem.Free(mem)
-	p := cmem.Addr(mem)
+	b.Cleanup(func() { cmem.Free(mem) })
+	return fn, cmem.Addr(mem)
+}
+
+// BenchmarkBareSyscallN is the floor: one purego.SyscallN of a C function with
+// on_broadcast's signature, no host code at all.
+func BenchmarkBareSyscallN(b *testing.B) {
+	fn, p := bareCall(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		purego.SyscallN(fn, p, p, p)
 	}
+}
+
+// BenchmarkBroadcastPaired measures issue 15's goal 2 side by side: each iteration times
+// 256 bare SyscallN calls and 256 Broadcasts (BenchmarkBroadcast's), in alternating order;
+// ratio is the median over the iterations of the Broadcasts' time over the bare calls'.
+// The ratio of the two separate benchmarks carries the drift of a shared machine between
+// them, which is as large as the difference measured.
+func BenchmarkBroadcastPaired(b *testing.B) {
+	const n = 256
+	m := noopManager(b, false)
+	fn, p := bareCall(b)
+	bare := func() time.Duration {
+		t0 := time.Now()
+		for range n {
+			purego.SyscallN(fn, p, p, p)
+		}
+		return time.Since(t0)
+	}
+	broadcast := func() time.Duration {
+		t0 := time.Now()
+		for range n {
+			if err := m.Broadcast(ctest.BenchEvent); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(t0)
+	}
+	var ratios, bareNs, bcNs []float64
+	for b.Loop() {
+		var tb, tc time.Duration
+		if len(ratios)%2 == 0 {
+			tb, tc = bare(), broadcast()
+		} else {
+			tc, tb = broadcast(), bare()
+		}
+		ratios = append(ratios, float64(tc)/float64(tb))
+		bareNs = append(bareNs, float64(tb.Nanoseconds())/n)
+		bcNs = append(bcNs, float64(tc.Nanoseconds())/n)
+	}
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(median(bareNs), "bare-ns/call")
+	b.ReportMetric(median(bcNs), "broadcast-ns/call")
 }
 
 // BenchmarkBroadcast: one event of four 32-byte fields to one C no-op plugin (on_broadcast).

@@ -55,14 +55,25 @@ func (n *native) deliver(s *slot, b *batch, mask abi.EventMask) {
 // call calls a broadcast callback, fn(self, args...), and counts it.
 func (n *native) call(s *slot, fn uintptr, args ...uintptr) int32 {
 	if !s.timed() {
-		rc := int32(callSelf(fn, n.self, args))
+		rc := int32(callSelf(s, fn, n.self, args...))
 		s.called(time.Time{})
 		return rc
 	}
 	t0 := time.Now()
-	rc := int32(callSelf(fn, n.self, args))
+	rc := int32(callSelf(s, fn, n.self, args...))
 	s.called(t0)
 	return rc
+}
+
+// callOne is call of on_broadcast(self, ev, err) without the variadic slice.
+func (n *native) callOne(s *slot, ev, err uintptr) int32 {
+	var t0 time.Time
+	if s.timed() {
+		t0 = time.Now()
+	}
+	rc := callSelf(s, n.vt.OnBroadcast, n.self, ev, err)
+	s.called(t0)
+	return int32(rc)
 }
 
 // resumeHeight calls resume_height, when the plugin's vtable has it (a 1.0 vtable's

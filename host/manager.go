@@ -28,7 +28,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/rs/zerolog"
 	zlog "github.com/rs/zerolog/log"
@@ -149,17 +148,17 @@ func (m *Manager) Subscriptions() abi.EventMask {
 //
 // # Memory
 //
-// The event's byte slices are read during the call only; plugins get copies (one copy
-// for all C plugins, outside the Go heap; an owned copy per async plugin).
+// The event's byte slices are read during the call only; plugins get copies (outside the
+// Go heap: one in the first C plugin's own buffer, one shared by the others; an owned copy
+// per async plugin). The host allocates nothing for it.
 func (m *Manager) Broadcast(ev abi.Event) error {
 	if m.mask.Load()&(1<<ev.Kind) == 0 {
 		return nil
 	}
-	b := batch{evs: unsafe.Slice(&ev, 1), present: abi.Mask(ev.Kind), payload: ev.Size(),
-		minHeight: ev.BlockHeight, maxHeight: ev.BlockHeight}
-	if ev.Kind < abi.KindCount {
-		b.counts[ev.Kind] = 1
+	if m.journal == nil {
+		return m.broadcastOne(&ev) // single.go
 	}
+	b := oneBatch(&ev)
 	return m.broadcast(&b)
 }
 

@@ -1,12 +1,15 @@
 package host_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/slipstream-go/slipstream/abi"
@@ -259,4 +262,92 @@ func TestDuplicates(t *testing.T) {
 	if err := m.UnloadPlugin("nope"); !errors.Is(err, host.ErrNotLoaded) {
 		t.Errorf("UnloadPlugin(nope) = %v", err)
 	}
+}
+
+// broadcastRecorder is a Go-native plugin that keeps a copy of every event it gets.
+type broadcastRecorder struct {
+	mu  sync.Mutex
+	evs []abi.Event
+}
+
+func (*broadcastRecorder) Name() string                    { return "go" }
+func (*broadcastRecorder) OnLoad(string, bool) error       { return nil }
+func (*broadcastRecorder) OnUnload()                       {}
+func (*broadcastRecorder) SubscribedEvents() abi.EventMask { return abi.MaskAll }
+func (r *broadcastRecorder) OnBroadcast(ev abi.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev.Block = bytes.Clone(ev.Block)
+	ev.ProgramID, ev.MappingName, ev.Key, ev.Value = bytes.Clone(ev.ProgramID), bytes.Clone(ev.MappingName), bytes.Clone(ev.Key), bytes.Clone(ev.Value)
+	ev.Staker, ev.Validator = bytes.Clone(ev.Staker), bytes.Clone(ev.Validator)
+	r.evs = append(r.evs, ev)
+	return nil
+}
+
+// Broadcast's single-event path (single.go) encodes the event into the first C plugin's
+// own arena and shares one encoding among the others; an async plugin and a Go plugin
+// take the general path. Each gets every event exactly, including a Block larger than an
+// arena's first mapping, and one after it (the grown arena reused).
+func TestBroadcastOneReachesEveryKind(t *testing.T) {
+	big := abi.Event{Kind: abi.Block, BlockHeight: 8, Block: bytes.Repeat([]byte{0xab}, 100<<10)}
+	evs := append(slices.Clone(allEvents), big, evUpdate)
+	wantLines := append(slices.Clone(allLines), "ev 3 8 "+strings.Repeat("ab", 100<<10), allLines[0])
+
+	m := host.NewManager()
+	gr := &broadcastRecorder{}
+	if _, err := m.Register(gr, ""); err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for _, c := range []struct {
+		name, extra string
+		defines     []string
+	}{
+		{"single", "", nil},
+		{"batch", "", []string{"-DRECORDER_BATCH"}},
+		{"async", "delivery: 'async'", nil},
+	} {
+		cfg, out := recorderSetup(t, "recorder", fmt.Sprintf("name: %q, %s", c.name, c.extra), c.defines...)
+		if _, err := m.LoadPlugin(cfg); err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, out)
+	}
+	for _, ev := range evs {
+		if err := m.Broadcast(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Flush(context.Background()); err != nil { // the async queue delivered
+		t.Fatal(err)
+	}
+	for _, name := range []string{"single", "batch", "async", "go"} {
+		if info, _ := m.Plugin(name); info.Counters.Events != uint64(len(evs)) || info.Counters.Calls != uint64(len(evs)) {
+			t.Errorf("%s: %d events in %d calls, want %d in %d", name, info.Counters.Events, info.Counters.Calls, len(evs), len(evs))
+		}
+	}
+	m.Unload()
+	for _, out := range outs {
+		if got := only(ctest.ReadLines(t, out), "ev "); !slices.Equal(got, wantLines) {
+			t.Errorf("%s: %d events recorded, want %d; the first that differs: %q", out, len(got), len(wantLines), firstDiff(got, wantLines))
+		}
+	}
+	if len(gr.evs) != len(evs) {
+		t.Fatalf("the Go plugin got %d events, want %d", len(gr.evs), len(evs))
+	}
+	for i := range evs {
+		if g, w := gr.evs[i], evs[i]; g.Kind != w.Kind || g.BlockHeight != w.BlockHeight || !bytes.Equal(g.Block, w.Block) || !bytes.Equal(g.Key, w.Key) || !bytes.Equal(g.Value, w.Value) || g.HasKey != w.HasKey || g.Reward != w.Reward {
+			t.Errorf("the Go plugin's event %d is %v at %d, want %v at %d", i, g.Kind, g.BlockHeight, w.Kind, w.BlockHeight)
+		}
+	}
+}
+
+// firstDiff returns the first line of got that differs from want's (cut to 80 bytes).
+func firstDiff(got, want []string) string {
+	for i := range got {
+		if i >= len(want) || got[i] != want[i] {
+			return got[i][:min(len(got[i]), 80)]
+		}
+	}
+	return "(none: a line is missing)"
 }

@@ -38,16 +38,12 @@ func call(fn uintptr, args ...uintptr) uintptr {
 	return r
 }
 
-// callSelf calls fn(self, args[0], args[1][, args[2]]): the broadcast callbacks' shapes,
-// spelled out so that SyscallN gets a fixed argument list (its variadic slice is then the
-// only allocation of a delivery).
-func callSelf(fn, self uintptr, args []uintptr) uintptr {
-	var r uintptr
-	if len(args) == 2 {
-		r, _, _ = purego.SyscallN(fn, self, args[0], args[1])
-	} else {
-		r, _, _ = purego.SyscallN(fn, self, args[0], args[1], args[2])
-	}
+// callSelf calls fn(self, args...), a broadcast callback, passing SyscallN the slot's
+// argument buffer (under s.mu): a variadic list spelled out at the call would be allocated
+// on every call, as SyscallN's arguments escape.
+func callSelf(s *slot, fn, self uintptr, args ...uintptr) uintptr {
+	s.args = append(append(s.args[:0], self), args...)
+	r, _, _ := purego.SyscallN(fn, s.args...)
 	return r
 }
 

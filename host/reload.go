@@ -95,7 +95,7 @@ func (s *slot) finishReload(l *loaded, reloaded, catchUp bool) {
 func (s *slot) abortReload() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
+	s.closeLocked()
 	s.pending, s.pendingN = nil, 0
 	s.endReload()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // slot is one plugin in the manager: its place in the plugin order, its counters and its
@@ -27,6 +28,8 @@ type slot struct {
 	pass        pass         // the delivery in progress (under mu)
 	first       firstFailure // its first failure (under mu)
 	haltLogged  bool         // the halt policy's error line was logged (under mu)
+	one         *cabi.Arena  // the single-event path's encoding (single.go; under mu)
+	args        []uintptr    // the arguments of a callback call (callSelf; under mu)
 
 	// A reload (reload.go) holds what is broadcast meanwhile in pending, under mu.
 	reloading  bool
@@ -90,7 +93,7 @@ func (s *slot) shutdown() error {
 		q.stop(s)
 	}
 	s.mu.Lock()
-	s.closed = true
+	s.closeLocked()
 	s.mu.Unlock()
 	err := closeInstance(s.cur.Load().inst)
 	s.flushWarnings()
@@ -99,6 +102,15 @@ func (s *slot) shutdown() error {
 		s.unloadErr.Store(&msg)
 	}
 	return err
+}
+
+// closeLocked (under s.mu) closes the slot to deliveries and frees what they used.
+func (s *slot) closeLocked() {
+	s.closed = true
+	if s.one != nil {
+		s.one.Free()
+		s.one = nil
+	}
 }
 
 // closeInstance calls on_unload, then destroys the instance and closes its library.

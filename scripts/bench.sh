@@ -18,7 +18,7 @@ chmod go-w build "$OUT"
 say() { printf '\n== %s\n' "$*" >&2; }
 
 say "host: delivery to a C no-op plugin"
-go test -run '^$' -bench '^Benchmark(BareSyscallN|Broadcast|BroadcastBatch|HasSubscribers)$' -benchmem -count "$COUNT" ./host | tee "$OUT/host.txt" >&2
+go test -run '^$' -bench '^Benchmark(BareSyscallN|Broadcast|BroadcastPaired|BroadcastBatch|HasSubscribers)$' -benchmem -count "$COUNT" ./host | tee "$OUT/host.txt" >&2
 say "host: journal (issue 13)"
 go test -run '^$' -bench '^Benchmark(BroadcastJournal|JournalAppend|CatchUp)$' -benchmem -count 3 ./host | tee "$OUT/journal.txt" >&2
 say "host: isolation (issue 16)"

@@ -233,32 +233,35 @@ func (a *Arena) EncodeSized(evs []abi.Event, payload int) (uintptr, int) {
 	if len(evs) == 0 {
 		return 0, 0
 	}
-	base := unsafe.Pointer(unsafe.SliceData(a.evs))
-	p := unsafe.Pointer(unsafe.SliceData(a.pay[0]))
+	p := a.chunk
 	for i := range evs {
-		p = put((*CEvent)(unsafe.Add(base, uintptr(i)*SizeofEvent)), &evs[i], p)
+		p = put((*CEvent)(unsafe.Add(a.evBase, uintptr(i)*SizeofEvent)), &evs[i], p)
 	}
-	return uintptr(base), len(evs)
+	a.off = int(uintptr(p) - uintptr(a.chunk)) // an Append may follow
+	return uintptr(a.evBase), len(evs)
 }
 
 // EncodeOne is Encode for a single event, without building a slice.
 func (a *Arena) EncodeOne(ev *abi.Event) uintptr {
 	a.reserve(1, ev.Size())
-	put((*CEvent)(unsafe.Pointer(unsafe.SliceData(a.evs))), ev, unsafe.Pointer(unsafe.SliceData(a.pay[0])))
-	return cmem.Addr(a.evs)
+	a.off = int(uintptr(put((*CEvent)(a.evBase), ev, a.chunk)) - uintptr(a.chunk))
+	return uintptr(a.evBase)
 }
 
 // reserve empties the arena for n events whose bytes, payload in all, go into the first
 // chunk, remapping what is too small.
 func (a *Arena) reserve(n, payload int) {
-	a.n, a.cur, a.off = n, 0, 0
-	if n*evSize > len(a.evs) {
-		a.evs = grown(a.evs, 0, n*evSize)
+	a.n = n
+	if n > a.capN || a.cur != 0 || payload > a.end {
+		if n*evSize > len(a.evs) {
+			a.evs = grown(a.evs, 0, n*evSize)
+		}
+		if payload > len(a.pay[0]) {
+			a.pay[0] = grown(a.pay[0], 0, payload)
+		}
+		a.cur = 0
+		a.sync()
 	}
-	if payload > len(a.pay[0]) {
-		a.pay[0] = grown(a.pay[0], 0, payload)
-	}
-	a.sync()
 }
 
 // event returns the i-th encoded event.
@@ -298,13 +301,16 @@ func (a *Arena) Events() []abi.Event {
 func put(ce *CEvent, ev *abi.Event, p unsafe.Pointer) unsafe.Pointer {
 	ce.Kind, ce.BlockHeight = uint32(ev.Kind), ev.BlockHeight
 	switch ev.Kind {
-	case abi.MappingUpdate, abi.MappingRemoval:
-		m := MappingEvent{ev.Kind, ev.ProgramID, ev.MappingName, ev.Key, ev.Value, ev.HasKey}
-		if ev.Kind == abi.MappingUpdate {
-			p = putUpdate(ce, p, &m)
-		} else {
-			p = putRemoval(ce, p, &m)
-		}
+	case abi.MappingUpdate: // putUpdate's work on ev's fields (no MappingEvent to build)
+		*(*[4]uint64)(ce.Union[8:]) = [4]uint64{}
+		u := (*CMappingUpdate)(unsafe.Pointer(&ce.Union))
+		p = putBytes(p, ev.ProgramID, &u.ProgramID)
+		p = putBytes(p, ev.MappingName, &u.MappingName)
+		p = putBytes(p, ev.Key, &u.Key)
+		p = putBytes(p, ev.Value, &u.Value)
+	case abi.MappingRemoval:
+		m := MappingEvent{Program: ev.ProgramID, Mapping: ev.MappingName, Key: ev.Key, HasKey: ev.HasKey}
+		p = putRemoval(ce, p, &m)
 	case abi.StakingReward:
 		ce.Union = [12]uint64{}
 		s := (*CStakingReward)(unsafe.Pointer(&ce.Union))
