@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -22,6 +23,7 @@ type Summary struct {
 	WallSeconds float64         `json:"wall_seconds"`   // wall time of the replay (loading and unloading excluded)
 	EventsPerS  float64         `json:"events_per_sec"` // Events / WallSeconds
 	MaxRSSKB    int64           `json:"max_rss_kb"`     // peak resident memory of the process (getrusage), 0 where unknown
+	GCCycles    uint32          `json:"gc_cycles"`      // Go garbage collections during the process's life (a run without any has not reached the collector's minimum heap)
 	Interrupted bool            `json:"interrupted"`    // stopped by SIGINT/SIGTERM
 	Error       string          `json:"error"`          // what stopped or failed the replay; "" on success
 	Plugins     []PluginSummary `json:"plugins"`
@@ -62,11 +64,18 @@ type Causes struct {
 	Failed         uint64 `json:"failed"`          // after error_policy halt failed an async plugin
 }
 
+// gcCycles returns the number of completed garbage collections.
+func gcCycles() uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC
+}
+
 func newSummary(r *replayer, infos []host.PluginInfo, wall time.Duration) *Summary {
 	s := &Summary{
 		Blocks: r.blocks, Committed: r.committed, Aborted: r.aborted,
 		FirstHeight: r.firstHeight, LastHeight: r.lastHeight,
-		WallSeconds: wall.Seconds(), Plugins: []PluginSummary{}, MaxRSSKB: maxRSSKB(),
+		WallSeconds: wall.Seconds(), Plugins: []PluginSummary{}, MaxRSSKB: maxRSSKB(), GCCycles: gcCycles(),
 	}
 	for _, p := range infos {
 		c := p.Counters

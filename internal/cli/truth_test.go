@@ -159,7 +159,7 @@ func TestReplaySummaryStateAndFields(t *testing.T) {
 		t.Fatalf("--json: %v\n%s", err, r.stdout)
 	}
 	for _, k := range []string{"blocks", "committed", "aborted", "first_height", "last_height", "events", "wall_seconds",
-		"events_per_sec", "max_rss_kb", "interrupted", "error", "plugins"} {
+		"events_per_sec", "max_rss_kb", "gc_cycles", "interrupted", "error", "plugins"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("--json lacks %q:\n%s", k, r.stdout)
 		}
