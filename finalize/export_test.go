@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/slipstream-go/slipstream/abi"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
 // setBroadcaster installs a fake plugin manager, with the same first-call-wins rule as
@@ -42,7 +43,7 @@ func (r *recorder) Broadcast(ev abi.Event) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls = append(r.calls, call{events: []abi.Event{copyEvent(ev)}})
+	r.calls = append(r.calls, call{events: []abi.Event{ctest.CopyEvent(ev)}})
 	return r.err
 }
 
@@ -54,7 +55,7 @@ func (r *recorder) BroadcastBatch(evs []abi.Event) error {
 	defer r.mu.Unlock()
 	c := call{batch: true}
 	for _, ev := range evs {
-		c.events = append(c.events, copyEvent(ev))
+		c.events = append(c.events, ctest.CopyEvent(ev))
 	}
 	r.calls = append(r.calls, c)
 	return r.err
@@ -82,22 +83,4 @@ func (r *recorder) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = nil
-}
-
-func cp(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte{}, b...)
-}
-
-func copyEvent(ev abi.Event) abi.Event {
-	ev.ProgramID = cp(ev.ProgramID)
-	ev.MappingName = cp(ev.MappingName)
-	ev.Key = cp(ev.Key)
-	ev.Value = cp(ev.Value)
-	ev.Staker = cp(ev.Staker)
-	ev.Validator = cp(ev.Validator)
-	ev.Block = cp(ev.Block)
-	return ev
 }

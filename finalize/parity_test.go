@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/host"
+	"github.com/slipstream-go/slipstream/internal/ctest"
 )
 
 // kindsPlugin is a Go-native plugin that records the events of the kinds in mask (copies)
@@ -30,7 +31,7 @@ func (p *kindsPlugin) SubscribedEvents() abi.EventMask { return p.mask }
 func (p *kindsPlugin) OnBroadcast(ev abi.Event) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.got = append(p.got, copyEvent(ev))
+	p.got = append(p.got, ctest.CopyEvent(ev))
 	if p.fail.Has(ev.Kind) {
 		return p.err
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/slipstream-go/slipstream/abi"
@@ -112,31 +111,13 @@ func TestRecorderChainGolden(t *testing.T) {
 	}
 }
 
-// goRecorder is a Go-native plugin that keeps a copy of every event (its slices are
-// borrowed from the store's C memory).
-type goRecorder struct {
-	mu  sync.Mutex
-	evs []abi.Event
-}
-
-func (*goRecorder) Name() string                    { return "go-recorder" }
-func (*goRecorder) OnLoad(string, bool) error       { return nil }
-func (*goRecorder) OnUnload()                       {}
-func (*goRecorder) SubscribedEvents() abi.EventMask { return abi.MaskAll }
-func (r *goRecorder) OnBroadcast(ev abi.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.evs = append(r.evs, copyEvent(ev))
-	return nil
-}
-
 // Issue 15 item 1: the store hands its held batches to the manager as it wrote them, in C
 // memory (internal/hostlink); the instances that take Go events get them decoded from
 // there. One manager with a Go-native plugin, the C batch recorder delivered async (its
 // queue copies) and the C single-event recorder: each gets the scripted chain exactly.
 func TestHeldBatchesReachEveryInstanceKind(t *testing.T) {
 	m := host.NewManager()
-	gr := &goRecorder{}
+	gr := &ctest.GoRecorder{}
 	if _, err := m.Register(gr, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +143,7 @@ func TestHeldBatchesReachEveryInstanceKind(t *testing.T) {
 
 	want, err := os.ReadFile(filepath.Join("testdata", "chain.golden"))
 	mustNil(t, err)
-	if got := strings.Join(evStrings(gr.evs), "\n") + "\n"; got != string(want) {
+	if got := strings.Join(evStrings(gr.Events()), "\n") + "\n"; got != string(want) {
 		t.Errorf("the Go plugin's events differ from chain.golden:\n%s", got)
 	}
 	wantRec, err := os.ReadFile(filepath.Join("testdata", recorderGolden))

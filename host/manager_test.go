@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/slipstream-go/slipstream/abi"
@@ -264,26 +263,6 @@ func TestDuplicates(t *testing.T) {
 	}
 }
 
-// broadcastRecorder is a Go-native plugin that keeps a copy of every event it gets.
-type broadcastRecorder struct {
-	mu  sync.Mutex
-	evs []abi.Event
-}
-
-func (*broadcastRecorder) Name() string                    { return "go" }
-func (*broadcastRecorder) OnLoad(string, bool) error       { return nil }
-func (*broadcastRecorder) OnUnload()                       {}
-func (*broadcastRecorder) SubscribedEvents() abi.EventMask { return abi.MaskAll }
-func (r *broadcastRecorder) OnBroadcast(ev abi.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ev.Block = bytes.Clone(ev.Block)
-	ev.ProgramID, ev.MappingName, ev.Key, ev.Value = bytes.Clone(ev.ProgramID), bytes.Clone(ev.MappingName), bytes.Clone(ev.Key), bytes.Clone(ev.Value)
-	ev.Staker, ev.Validator = bytes.Clone(ev.Staker), bytes.Clone(ev.Validator)
-	r.evs = append(r.evs, ev)
-	return nil
-}
-
 // Broadcast's single-event path (single.go) encodes the event into the first C plugin's
 // own arena and shares one encoding among the others; an async plugin and a Go plugin
 // take the general path. Each gets every event exactly, including a Block larger than an
@@ -294,7 +273,7 @@ func TestBroadcastOneReachesEveryKind(t *testing.T) {
 	wantLines := append(slices.Clone(allLines), "ev 3 8 "+strings.Repeat("ab", 100<<10), allLines[0])
 
 	m := host.NewManager()
-	gr := &broadcastRecorder{}
+	gr := &ctest.GoRecorder{PluginName: "go"}
 	if _, err := m.Register(gr, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -332,11 +311,12 @@ func TestBroadcastOneReachesEveryKind(t *testing.T) {
 			t.Errorf("%s: %d events recorded, want %d; the first that differs: %q", out, len(got), len(wantLines), firstDiff(got, wantLines))
 		}
 	}
-	if len(gr.evs) != len(evs) {
-		t.Fatalf("the Go plugin got %d events, want %d", len(gr.evs), len(evs))
+	got := gr.Events()
+	if len(got) != len(evs) {
+		t.Fatalf("the Go plugin got %d events, want %d", len(got), len(evs))
 	}
 	for i := range evs {
-		if g, w := gr.evs[i], evs[i]; g.Kind != w.Kind || g.BlockHeight != w.BlockHeight || !bytes.Equal(g.Block, w.Block) || !bytes.Equal(g.Key, w.Key) || !bytes.Equal(g.Value, w.Value) || g.HasKey != w.HasKey || g.Reward != w.Reward {
+		if g, w := got[i], evs[i]; g.Kind != w.Kind || g.BlockHeight != w.BlockHeight || !bytes.Equal(g.Block, w.Block) || !bytes.Equal(g.Key, w.Key) || !bytes.Equal(g.Value, w.Value) || g.HasKey != w.HasKey || g.Reward != w.Reward {
 			t.Errorf("the Go plugin's event %d is %v at %d, want %v at %d", i, g.Kind, g.BlockHeight, w.Kind, w.BlockHeight)
 		}
 	}
