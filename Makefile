@@ -111,6 +111,7 @@ soak: deps
 	$(GO) test ./host $(FUZZ) -fuzz '^FuzzParseConfig$$'
 	$(GO) test ./host $(FUZZ) -fuzz '^FuzzEncoderRoundTrip$$'
 	$(GO) test ./internal/chain $(FUZZ) -fuzz '^FuzzReader$$'
+	$(GO) test ./internal/cabi $(FUZZ) -fuzz '^FuzzArena$$'
 	SLIPSTREAM_SOAK=1 $(GO) test -count 1 -run 'Soak' -v $(GOTEST_FLAGS) ./e2e
 
 clean: clean-c clean-rust clean-windows

@@ -13,8 +13,9 @@ import (
 	"github.com/slipstream-go/slipstream/host"
 )
 
-// FuzzEncoderRoundTrip sends arbitrary events through the host's encoder to the C recorder
-// and checks that the recorder saw exactly the bytes and numbers that were sent.
+// FuzzEncoderRoundTrip sends arbitrary events through the host's encoders (a batch's and
+// Broadcast's single-event path) to the C recorder and checks that the recorder saw exactly
+// the bytes and numbers that were sent.
 func FuzzEncoderRoundTrip(f *testing.F) {
 	f.Add(uint8(0), uint32(7), []byte("credits.aleo"), []byte("account"), []byte{1, 2}, []byte{3}, uint64(0), uint64(0), false)
 	f.Add(uint8(1), uint32(0), []byte("p"), []byte("m"), []byte{}, []byte{}, uint64(0), uint64(0), false)
@@ -53,17 +54,24 @@ func FuzzEncoderRoundTrip(f *testing.F) {
 			ev.Block = d
 			want = fmt.Sprintf("ev 3 %d %s", height, hx(d))
 		}
-		before, _ := os.ReadFile(out)
-		if err := m.BroadcastBatch([]abi.Event{ev}); err != nil {
-			t.Fatal(err)
-		}
-		after, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := strings.Split(strings.TrimRight(string(after[len(before):]), "\n"), "\n")
-		if len(got) != 2 || got[0] != "batch 1" || got[1] != want {
-			t.Fatalf("recorder saw %q, want [batch 1 %q]", got, want)
+		// the batch path, then Broadcast's single-event path (single.go), which calls the
+		// same on_broadcast_batch with one event
+		for _, send := range []func() error{
+			func() error { return m.BroadcastBatch([]abi.Event{ev}) },
+			func() error { return m.Broadcast(ev) },
+		} {
+			before, _ := os.ReadFile(out)
+			if err := send(); err != nil {
+				t.Fatal(err)
+			}
+			after, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimRight(string(after[len(before):]), "\n"), "\n")
+			if len(got) != 2 || got[0] != "batch 1" || got[1] != want {
+				t.Fatalf("recorder saw %q, want [batch 1 %q]", got, want)
+			}
 		}
 	})
 }
