@@ -39,21 +39,12 @@ func (b *batch) count() {
 	}
 }
 
-// countEncoded is count for a batch that is only its encoding (a.Len() > 0): the kinds and
-// heights are read from the C event structs.
+// countEncoded is count for a batch that is only its encoding (a.Len() > 0), from the
+// arena's summary.
 func (b *batch) countEncoded(a *cabi.Arena) {
+	sum := a.Summary() // kept as the store appended: no pass over the events
 	b.arena = a
-	b.present, b.counts = 0, [abi.KindCount]uint32{}
-	b.minHeight, b.maxHeight = ^uint32(0), 0
-	for i := range a.Len() {
-		k, h := a.Kind(i), a.Height(i)
-		b.present |= abi.Mask(k)
-		if k < abi.KindCount {
-			b.counts[k]++
-		}
-		b.minHeight = min(b.minHeight, h)
-		b.maxHeight = max(b.maxHeight, h)
-	}
+	b.present, b.counts, b.minHeight, b.maxHeight = sum.Present, sum.Counts, sum.Min, sum.Max
 }
 
 // events returns the batch's events, decoding the Go view of its encoding on first use

@@ -49,12 +49,46 @@ type Arena struct {
 	cur   int         // the chunk being filled
 	off   int         // the next free byte of pay[cur]
 	views []abi.Event // Events' buffer
+	sum   Summary     // of the events appended since the last Reset
+	sumOK bool        // sum is up to date (else Summary reads the events)
 
 	// The append path's view of the above, set by sync whenever evs, pay or cur change.
 	evBase unsafe.Pointer // evs' first byte
 	capN   int            // events evs has room for
 	chunk  unsafe.Pointer // pay[cur]'s first byte
 	end    int            // len(pay[cur])
+}
+
+// Summary is what a delivery needs to know of an arena's events without reading them:
+// the kinds present, the events of each kind, the lowest and the highest block height.
+type Summary struct {
+	Present  abi.EventMask
+	Counts   [abi.KindCount]uint32
+	Min, Max uint32 // ^0 and 0 when there is no event
+}
+
+func emptySummary() Summary { return Summary{Min: ^uint32(0)} }
+
+func (s *Summary) add(kind abi.EventKind, height uint32) {
+	s.Present |= abi.Mask(kind)
+	if kind < abi.KindCount {
+		s.Counts[kind]++
+	}
+	s.Min, s.Max = min(s.Min, height), max(s.Max, height)
+}
+
+// Summary returns the summary of the arena's events: kept up to date by Append and
+// AppendMapping (a few instructions each), read from the events after an Encode or a
+// Truncate.
+func (a *Arena) Summary() Summary {
+	if !a.sumOK {
+		a.sum = emptySummary()
+		for i := range a.n {
+			a.sum.add(a.Kind(i), a.Height(i))
+		}
+		a.sumOK = true
+	}
+	return a.sum
 }
 
 // Mark is a position in an Arena's events, for [Arena.Truncate].
@@ -77,7 +111,7 @@ func NewArena() *Arena {
 	e := (*CError)(unsafe.Pointer(&a.hdr[errOff]))
 	e.Buf = cmem.Addr(a.hdr[errBufOff:])
 	e.Cap = ErrorBufSize
-	a.sync()
+	a.Reset()
 	return a
 }
 
@@ -114,6 +148,7 @@ func grown(old []byte, keep, need int) []byte {
 // Reset empties the arena for a new batch, keeping its memory.
 func (a *Arena) Reset() {
 	a.n, a.cur, a.off = 0, 0, 0
+	a.sum, a.sumOK = emptySummary(), true
 	a.sync()
 }
 
@@ -124,12 +159,14 @@ func (a *Arena) Mark() Mark { return Mark{a.n, a.cur, a.off} }
 // Reset. Their payload space is reused by the next Append.
 func (a *Arena) Truncate(m Mark) {
 	a.n, a.cur, a.off = m.n, m.cur, m.off
+	a.sumOK = false
 	a.sync()
 }
 
 // Append adds ev as the next event, copying its byte fields into the arena.
 func (a *Arena) Append(ev *abi.Event) {
 	ce, p := a.room(ev.Size())
+	a.sum.add(ev.Kind, ev.BlockHeight)
 	a.used(p, put(ce, ev, p))
 }
 
@@ -150,6 +187,7 @@ func (a *Arena) AppendMapping(height uint32, e *MappingEvent) {
 	ce := (*CEvent)(unsafe.Add(a.evBase, a.n*evSize))
 	p := unsafe.Add(a.chunk, a.off)
 	ce.Kind, ce.BlockHeight = uint32(e.Kind), height
+	a.sum.add(e.Kind, height)
 	if e.Kind == abi.MappingUpdate {
 		a.used(p, putUpdate(ce, p, e))
 	} else {
@@ -212,6 +250,13 @@ func (a *Arena) AppendFrom(o *Arena) {
 	}
 	copy(a.evs[a.n*evSize:], o.evs[:o.n*evSize])
 	a.n += o.n
+	if so := o.Summary(); a.sumOK {
+		a.sum.Present |= so.Present
+		for k := range a.sum.Counts {
+			a.sum.Counts[k] += so.Counts[k]
+		}
+		a.sum.Min, a.sum.Max = min(a.sum.Min, so.Min), max(a.sum.Max, so.Max)
+	}
 	a.sync()
 }
 
@@ -252,6 +297,7 @@ func (a *Arena) EncodeOne(ev *abi.Event) uintptr {
 // chunk, remapping what is too small.
 func (a *Arena) reserve(n, payload int) {
 	a.n = n
+	a.sumOK = false
 	if n > a.capN || a.cur != 0 || payload > a.end {
 		if n*evSize > len(a.evs) {
 			a.evs = grown(a.evs, 0, n*evSize)

@@ -133,10 +133,15 @@ func wantArena(t *testing.T, what string, a *Arena, want []abi.Event) {
 	if len(got) != len(want) || a.Len() != len(want) {
 		t.Fatalf("%s: %d events (Len %d), want %d", what, len(got), a.Len(), len(want))
 	}
+	sum := emptySummary()
 	for i := range want {
 		if !sameEvent(got[i], want[i]) {
-			t.Fatalf("%s: event %d: got %+v, want %+v", what, i, got[i].Kind, want[i].Kind)
+			t.Fatalf("%s: event %d: got %v at %d, want %v at %d", what, i, got[i].Kind, got[i].BlockHeight, want[i].Kind, want[i].BlockHeight)
 		}
+		sum.add(want[i].Kind, want[i].BlockHeight)
+	}
+	if got := a.Summary(); got != sum {
+		t.Fatalf("%s: Summary() = %+v, want %+v", what, got, sum)
 	}
 }
 
