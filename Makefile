@@ -105,13 +105,14 @@ bench: deps
 
 # The long reliability runs: each fuzzer for FUZZTIME (CI: 30s), then the crash-and-resume
 # soak of a replay into the history plugin.
+# mk/fuzz.sh runs one fuzzer (and tells Go's end-of-fuzztime race from a finding).
 FUZZTIME ?= 30s
-FUZZ := -run '^$$' -fuzzminimizetime 5s -fuzztime $(FUZZTIME)
+FUZZ := GO=$(GO) mk/fuzz.sh
 soak: deps
-	$(GO) test ./host $(FUZZ) -fuzz '^FuzzParseConfig$$'
-	$(GO) test ./host $(FUZZ) -fuzz '^FuzzEncoderRoundTrip$$'
-	$(GO) test ./internal/chain $(FUZZ) -fuzz '^FuzzReader$$'
-	$(GO) test ./internal/cabi $(FUZZ) -fuzz '^FuzzArena$$'
+	$(FUZZ) ./host FuzzParseConfig $(FUZZTIME)
+	$(FUZZ) ./host FuzzEncoderRoundTrip $(FUZZTIME)
+	$(FUZZ) ./internal/chain FuzzReader $(FUZZTIME)
+	$(FUZZ) ./internal/cabi FuzzArena $(FUZZTIME)
 	SLIPSTREAM_SOAK=1 $(GO) test -count 1 -run 'Soak' -v $(GOTEST_FLAGS) ./e2e
 
 clean: clean-c clean-rust clean-windows
