@@ -497,6 +497,69 @@ func TestReplayInterrupt(t *testing.T) {
 	}
 }
 
+// A replay reading a pipe that stops sending (stdin of a node that stalls) stops at SIGINT
+// at once, after the blocks it got, instead of waiting for the next line.
+func TestReplayInterruptWhileReading(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if r := run(t, dir, "gen", "-q", "--blocks", "2", "-o", "two.ndjson"); r.code != 0 {
+		t.Fatalf("gen: %s", r.stderr)
+	}
+	chainLines := ctest.ReadLines(t, filepath.Join(dir, "two.ndjson"))
+	cfg := recorderConfig(t, dir, "rec.json5", "rec.out", "")
+	out := filepath.Join(dir, "rec.out")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	cmd := exec.Command(bin, "replay", "--plugin", cfg, "--input", "-", "--json", "--progress", "never")
+	cmd.Dir, cmd.Stdin = dir, pr
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	if _, err := pw.WriteString(chainLines[0] + "\n"); err != nil { // one block, then nothing
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b, _ := os.ReadFile(out)
+		if bytes.Contains(b, []byte("\nev 3 ")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the first block was not delivered within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatal("replay still waits for its input 20 s after SIGINT")
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != cli.ExitInterrupted {
+		t.Fatalf("wait: %v, want exit 130; stderr %q", err, se.String())
+	}
+	var sum cli.Summary
+	if err := json.Unmarshal(so.Bytes(), &sum); err != nil {
+		t.Fatalf("summary: %v\n%s", err, so.String())
+	}
+	if !sum.Interrupted || sum.Blocks != 1 {
+		t.Fatalf("summary %+v, want interrupted after 1 block", sum)
+	}
+}
+
 func TestCheck(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

@@ -139,7 +139,7 @@ func (a *App) sampleKey(args []string) int {
 	errFound := errors.New("found")
 	var out string
 	var fallback string
-	err = src.each(func(b *chain.Block) error {
+	err = src.each(context.Background(), func(b *chain.Block) error {
 		if b.Aborted {
 			return nil
 		}

@@ -219,7 +219,7 @@ func (a *App) replay(ctx context.Context, args []string) int {
 	}
 	start := time.Now()
 	lastCheck := start
-	runErr := src.each(func(b *chain.Block) error {
+	runErr := src.each(ctx, func(b *chain.Block) error {
 		if ctx.Err() != nil {
 			return errInterrupted
 		}
@@ -442,8 +442,9 @@ func totalEvents(infos []host.PluginInfo) uint64 {
 // blockSource yields the blocks to replay.
 type blockSource interface {
 	// each calls fn with every block in order and stops at fn's first error, returning it;
-	// a malformed input returns a *chain.SyntaxError.
-	each(fn func(*chain.Block) error) error
+	// a malformed input returns a *chain.SyntaxError. A source that may wait for its input
+	// returns errInterrupted when ctx ends while it waits (fn checks ctx between blocks).
+	each(ctx context.Context, fn func(*chain.Block) error) error
 	// where names the current block for messages ("FILE:LINE" or "synthetic chain").
 	where() string
 	// fraction is how much of the input was consumed (0..1), or -1 when unknown.
@@ -507,8 +508,11 @@ const readAhead = 16
 // The blocks reach fn in order, and the first malformed line ends the replay after the
 // blocks before it, as without read-ahead. A block fn finalized goes back to the reader
 // for its memory (the store keeps nothing of it: it copies what it stores and holds), so
-// that reading allocates next to nothing. It returns after the reading goroutine stopped.
-func (s *fileSource) each(fn func(*chain.Block) error) error {
+// that reading allocates next to nothing. It returns after the reading goroutine stopped,
+// except when ctx ends while it waits for the next block: a read from a pipe that sends
+// nothing must not hold up an interrupted replay, so it returns errInterrupted at once and
+// leaves the goroutine to end with its read (it touches nothing of s but the reader).
+func (s *fileSource) each(ctx context.Context, fn func(*chain.Block) error) error {
 	type parsed struct {
 		b    *chain.Block
 		line int   // the reader's line after it
@@ -539,12 +543,21 @@ func (s *fileSource) each(fn func(*chain.Block) error) error {
 			}
 		}
 	}()
+	waitReader := true
 	defer func() {
 		close(done) // fn failed, or the reader stopped: it must not wait to send
-		wg.Wait()
+		if waitReader {
+			wg.Wait()
+		}
 	}()
 	for {
-		p := <-ch
+		var p parsed
+		select {
+		case p = <-ch:
+		case <-ctx.Done():
+			waitReader = false // it may be blocked in a read that never returns
+			return errInterrupted
+		}
 		s.line, s.read = p.line, p.read
 		switch {
 		case p.err == io.EOF:
@@ -578,7 +591,7 @@ type genSource struct {
 	height uint32
 }
 
-func (g *genSource) each(fn func(*chain.Block) error) error {
+func (g *genSource) each(_ context.Context, fn func(*chain.Block) error) error {
 	return chain.Generate(g.cfg, func(b *chain.Block) error {
 		g.height = b.Height
 		return fn(b)
