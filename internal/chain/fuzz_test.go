@@ -8,9 +8,9 @@ import (
 )
 
 // FuzzReader feeds arbitrary input to the reader: it must never panic, every error must be
-// a *SyntaxError, every block it accepts must survive writer → reader unchanged, and both a
-// reader handed back each block (NextReusing) and one without the canonical fast path must
-// read the same blocks and end with the same error.
+// a *SyntaxError, every block it accepts must survive writer → reader unchanged, and a
+// reader handed back each block (NextReusing), one without the canonical fast path, and one
+// with neither must read the same blocks and end with the same error.
 func FuzzReader(f *testing.F) {
 	f.Add([]byte(lineH1 + "\n" + lineH2 + "\n"))
 	f.Add([]byte(`{"height":0,"block":""}`))
@@ -57,21 +57,22 @@ func FuzzReader(f *testing.F) {
 		if _, err := r2.Next(); err != io.EOF {
 			t.Fatalf("extra output: %v", err)
 		}
-		for _, reuse := range []bool{true, false} {
+		for _, v := range []struct{ reuse, general bool }{{true, false}, {false, true}, {true, true}} {
+			reuse := v.reuse
 			r3 := NewReader(bytes.NewReader(data), "fuzz")
 			r3.SetMaxLineSize(1 << 20)
-			r3.general = !reuse
+			r3.general = v.general
 			var old *Block
 			for i := 0; ; i++ {
 				got, err := r3.NextReusing(old)
 				if i == len(blocks) {
 					if (err == io.EOF) != (firstErr == nil) || (firstErr != nil && err.Error() != firstErr.Error()) {
-						t.Fatalf("reader (reusing %v, general parser %v) ends with %v, want %v", reuse, !reuse, err, firstErr)
+						t.Fatalf("reader (reusing %v, general parser %v) ends with %v, want %v", reuse, v.general, err, firstErr)
 					}
 					break
 				}
 				if err != nil || !blocksEqual(got, blocks[i]) {
-					t.Fatalf("reader (reusing %v, general parser %v), block %d: %v", reuse, !reuse, i, err)
+					t.Fatalf("reader (reusing %v, general parser %v), block %d: %v", reuse, v.general, i, err)
 				}
 				if reuse {
 					old = got
