@@ -454,22 +454,7 @@ func TestReplayInterrupt(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until a block was delivered (its Block event recorded), then interrupt.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		b, _ := os.ReadFile(out)
-		if bytes.Contains(b, []byte("\nev 3 ")) {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("no block delivered within a minute")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+	interruptAfterBlock(t, cmd, out)
 	err := cmd.Wait()
 	ee, ok := err.(*exec.ExitError)
 	if !ok || ee.ExitCode() != cli.ExitInterrupted {
@@ -494,6 +479,27 @@ func TestReplayInterrupt(t *testing.T) {
 	last := strings.Fields(evs[len(evs)-1])
 	if last[1] != strconv.Itoa(int(abi.Block)) || last[2] != strconv.Itoa(int(sum.LastHeight)) {
 		t.Fatalf("last event %q, want the Block event of block %d", evs[len(evs)-1], sum.LastHeight)
+	}
+}
+
+// interruptAfterBlock waits until the C recorder writing to out recorded a Block event (a
+// block was delivered), then sends the replay cmd SIGINT.
+func interruptAfterBlock(t *testing.T, cmd *exec.Cmd, out string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b, _ := os.ReadFile(out)
+		if bytes.Contains(b, []byte("\nev 3 ")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no block delivered within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -524,21 +530,7 @@ func TestReplayInterruptWhileReading(t *testing.T) {
 	if _, err := pw.WriteString(chainLines[0] + "\n"); err != nil { // one block, then nothing
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		b, _ := os.ReadFile(out)
-		if bytes.Contains(b, []byte("\nev 3 ")) {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("the first block was not delivered within a minute")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+	interruptAfterBlock(t, cmd, out)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	select {
