@@ -193,17 +193,6 @@ func (h *heldEvents) reset() {
 	}
 }
 
-// len returns the number of events held.
-func (h *heldEvents) len() int {
-	n := 0
-	for _, a := range h.phases {
-		if a != nil {
-			n += a.Len()
-		}
-	}
-	return n
-}
-
 // ordered returns the held events in delivery order, mapping events, staking rewards,
 // block, in the mapping phase's arena (the others' event structs appended to it, pointing
 // at their own payload); h is reset afterwards.

@@ -84,3 +84,14 @@ func (r *recorder) Reset() {
 	defer r.mu.Unlock()
 	r.calls = nil
 }
+
+// len returns the number of events held.
+func (h *heldEvents) len() int {
+	n := 0
+	for _, a := range h.phases {
+		if a != nil {
+			n += a.Len()
+		}
+	}
+	return n
+}

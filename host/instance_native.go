@@ -65,17 +65,6 @@ func (n *native) call(s *slot, fn uintptr, args ...uintptr) int32 {
 	return rc
 }
 
-// callOne is call of on_broadcast(self, ev, err) without the variadic slice.
-func (n *native) callOne(s *slot, ev, err uintptr) int32 {
-	var t0 time.Time
-	if s.timed() {
-		t0 = time.Now()
-	}
-	rc := callSelf(s, n.vt.OnBroadcast, n.self, ev, err)
-	s.called(t0)
-	return int32(rc)
-}
-
 // resumeHeight calls resume_height, when the plugin's vtable has it (a 1.0 vtable's
 // struct_size stops before it, and the host reads it as NULL).
 func (n *native) resumeHeight() (uint64, bool, error) {

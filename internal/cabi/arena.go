@@ -84,7 +84,8 @@ func (a *Arena) Summary() Summary {
 	if !a.sumOK {
 		a.sum = emptySummary()
 		for i := range a.n {
-			a.sum.add(a.Kind(i), a.Height(i))
+			ce := a.event(i)
+			a.sum.add(abi.EventKind(ce.Kind), ce.BlockHeight)
 		}
 		a.sumOK = true
 	}
@@ -323,12 +324,6 @@ func (a *Arena) Addr() uintptr {
 
 // Len returns the number of events in the current encoding.
 func (a *Arena) Len() int { return a.n }
-
-// Kind returns the kind of the i-th event.
-func (a *Arena) Kind(i int) abi.EventKind { return abi.EventKind(a.event(i).Kind) }
-
-// Height returns the block height of the i-th event.
-func (a *Arena) Height(i int) uint32 { return a.event(i).BlockHeight }
 
 // Events returns the Go view of the arena's events (see [CEvent.GoEvent]): the byte slices
 // alias the arena's memory. The slice is reused by the next call; both are valid as long

@@ -92,7 +92,7 @@ type replayRun struct {
 	Events   uint64  `json:"events"`
 	Seconds  float64 `json:"wall_seconds"`
 	MaxRSSKB int64   `json:"max_rss_kb"`
-	GCCycles *int    `json:"gc_cycles"` // nil in a replay-*.json written before the field
+	GCCycles int     `json:"gc_cycles"`
 	Plugins  []struct {
 		Name       string  `json:"name"`
 		Events     uint64  `json:"events"`
@@ -329,7 +329,7 @@ func write(w io.Writer, r results, meta map[string]string, replays []replayRun, 
 	d.p("difference.")
 	d.p("")
 	d.p("`BroadcastPaired` times 256 bare calls and 256 Broadcasts side by side, alternating, and takes")
-	d.p("the median ratio: %s× (%s vs %s ns per call). Section 10's goal (2) uses it.",
+	d.p("the median ratio: %s× (Broadcast %s vs bare %s ns per call). Section 10's goal (2) uses it.",
 		d.v("BenchmarkBroadcastPaired", "ratio"), d.v("BenchmarkBroadcastPaired", "broadcast-ns/call"), d.v("BenchmarkBroadcastPaired", "bare-ns/call"))
 	d.p("")
 
@@ -416,11 +416,7 @@ func write(w io.Writer, r results, meta map[string]string, replays []replayRun, 
 			if rr.Seconds > 0 {
 				eps = float64(rr.Events) / rr.Seconds
 			}
-			gcs := "—"
-			if rr.GCCycles != nil {
-				gcs = strconv.Itoa(*rr.GCCycles)
-			}
-			d.p("| %s | %d | %d | %s | %s | %s MiB | %s |", rr.Label, rr.Blocks, rr.Events, num(rr.Seconds), num(eps), num(float64(rr.MaxRSSKB)/1024), gcs)
+			d.p("| %s | %d | %d | %s | %s | %s MiB | %d |", rr.Label, rr.Blocks, rr.Events, num(rr.Seconds), num(eps), num(float64(rr.MaxRSSKB)/1024), rr.GCCycles)
 		}
 	}
 	d.p("")
@@ -519,13 +515,13 @@ func (d *doc) flat(what, prefix string) {
 		num(ra), num(rb), ratioS(rb/ra), verdict(rb <= 1.25*ra, ra > 0 && rb > 0))
 	// A run too short to collect has a peak without the Go heap's growth to its minimum
 	// goal (4 MB): the same sizes compared from the first run that collected.
-	if ea.GCCycles == nil || *ea.GCCycles > 0 || eb.GCCycles == nil || *eb.GCCycles == 0 {
+	if ea.GCCycles > 0 || eb.GCCycles == 0 {
 		return
 	}
 	for _, n := range sz[1 : len(sz)-1] {
 		c := prefix + strconv.Itoa(n)
 		ec, _ := d.run(c)
-		if ec.GCCycles == nil || *ec.GCCycles == 0 {
+		if ec.GCCycles == 0 {
 			continue
 		}
 		rc := d.rss(c)
@@ -647,33 +643,27 @@ func (d *doc) extraSections(journals map[string]map[string]string, engine map[st
 	d.p("")
 	d.p("| goal | measured | verdict |")
 	d.p("|---|---|---|")
-	c1, ok1 := r.median("BenchmarkUpdateKeyValueInBatch256/subscriber-c-batch", "ns/op")
-	c0, ok0 := r.median("BenchmarkUpdateKeyValueInBatch256/no-manager", "ns/op")
+	c1, _ := r.median("BenchmarkUpdateKeyValueInBatch256/subscriber-c-batch", "ns/op")
+	c0, _ := r.median("BenchmarkUpdateKeyValueInBatch256/no-manager", "ns/op")
 	cg, okg := r.median("BenchmarkCgoBroadcastBatch/256", "ns/event")
 	// The verdict takes BenchmarkHeldDelivery's paired figure (both stores timed batch by
 	// batch, alternating): the difference of the two medians above is as wide as the
 	// machine's drift between the two benchmarks.
-	if hd, okh := r.median("BenchmarkHeldDelivery", "delivery-ns/event"); okh {
-		d.p("| (1) store → C no-op plugin, batches of 256: delivery per event ≤ cgo batch per event | %s ns (BenchmarkHeldDelivery, paired; the two medians above differ by %s) vs %s ns | %s |", num(hd), num(c1-c0), num(cg), verdict(hd <= cg, okg))
-	} else {
-		d.p("| (1) store → C no-op plugin, batches of 256: delivery per event ≤ cgo batch per event | %s − %s = %s ns vs %s ns | %s |", num(c1), num(c0), num(c1-c0), num(cg), verdict(c1-c0 <= cg, ok1 && ok0 && okg))
-	}
-	bx, bxs := d.ratio("BenchmarkBroadcast", "ns/op", "BenchmarkBareSyscallN", "ns/op")
+	hd, okh := r.median("BenchmarkHeldDelivery", "delivery-ns/event")
+	d.p("| (1) store → C no-op plugin, batches of 256: delivery per event ≤ cgo batch per event | %s ns (BenchmarkHeldDelivery, paired; the two medians above differ by %s) vs %s ns | %s |", num(hd), num(c1-c0), num(cg), verdict(hd <= cg, okh && okg))
+	_, bxs := d.ratio("BenchmarkBroadcast", "ns/op", "BenchmarkBareSyscallN", "ns/op")
 	ba, _ := r.median("BenchmarkBroadcast", "allocs/op")
 	sa, _ := r.median("BenchmarkBareSyscallN", "allocs/op")
 	bb, _ := r.median("BenchmarkBroadcast", "B/op")
 	sb, _ := r.median("BenchmarkBareSyscallN", "B/op")
 	// The verdict takes BenchmarkBroadcastPaired's ratio (both timed side by side, 256
-	// calls at a time, alternating) when it is there; host allocations are Broadcast's
-	// beyond the bare call's own (purego's variadic slice, which the host avoids).
-	if px, okp := r.median("BenchmarkBroadcastPaired", "ratio"); okp {
-		pb, _ := r.median("BenchmarkBroadcastPaired", "broadcast-ns/call")
-		ps, _ := r.median("BenchmarkBroadcastPaired", "bare-ns/call")
-		d.p("| (2) `Broadcast` ≤ 1.5× a bare SyscallN, 0 allocations by the host | %s× paired (%s vs %s ns; separately %s), Broadcast %s allocs/op, %s B/op (bare %s, %s B) | %s |",
-			num(px), num(pb), num(ps), bxs, num(ba), num(bb), num(sa), num(sb), verdict(px <= 1.5 && ba-sa <= 0 && bb-sb <= 0, px > 0))
-	} else {
-		d.p("| (2) `Broadcast` ≤ 1.5× a bare SyscallN, 0 allocations by the host | %s, host allocs %s (%s B) | %s |", bxs, num(ba-sa), num(bb-sb), verdict(bx <= 1.5 && ba-sa <= 0 && bb-sb <= 0, bx > 0))
-	}
+	// calls at a time, alternating); host allocations are Broadcast's beyond the bare
+	// call's own (purego's variadic slice, which the host avoids).
+	px, okp := r.median("BenchmarkBroadcastPaired", "ratio")
+	pb, _ := r.median("BenchmarkBroadcastPaired", "broadcast-ns/call")
+	ps, _ := r.median("BenchmarkBroadcastPaired", "bare-ns/call")
+	d.p("| (2) `Broadcast` ≤ 1.5× a bare SyscallN, 0 allocations by the host | %s× paired (Broadcast %s vs bare %s ns; separately %s), Broadcast %s allocs/op, %s B/op (bare %s, %s B) | %s |",
+		num(px), num(pb), num(ps), bxs, num(ba), num(bb), num(sa), num(sb), verdict(px <= 1.5 && ba-sa <= 0 && bb-sb <= 0, okp))
 	for _, e := range []string{"sqlite", "postgres"} {
 		lim, _ := strconv.ParseFloat(engine[e+"_limit"], 64)
 		pl := d.eps("engine-" + e + "-default")
