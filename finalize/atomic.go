@@ -3,6 +3,8 @@ package finalize
 import (
 	"errors"
 	"fmt"
+
+	"github.com/slipstream-go/slipstream/internal/cabi"
 )
 
 // The undo log. Every write made inside a batch appends the record of its inverse; a
@@ -21,7 +23,7 @@ const (
 type undoRec struct {
 	op                    undoOp
 	had                   bool
-	program, mapping, key []byte // copies in Store.undoArena
+	program, mapping, key []byte // copies in Store.undoArena or a held event's (undoWrite)
 	old                   []byte // the storage's own slice (never modified, see Storage)
 	entries               []Entry
 }
@@ -39,6 +41,20 @@ func (s *Store) recordUndo(op undoOp, program, mapping, key, old []byte, had boo
 		program: s.keepUndo(program), mapping: s.keepUndo(mapping), key: s.keepUndo(key),
 		old: old, entries: entries,
 	})
+}
+
+// undoWrite records the undo of a single-key write e inside a batch (its key held old
+// before, if had). With hold, it also holds e's event, and the undo record points at the
+// held event's copy of program, mapping and key instead of copying them a second time:
+// both stay until the batch ends, and a rewind drops both back to the same checkpoint.
+func (s *Store) undoWrite(hold bool, e *cabi.MappingEvent, old []byte, had bool) {
+	if !hold {
+		s.recordUndo(undoPut, e.Program, e.Mapping, e.Key, old, had, nil)
+		return
+	}
+	names := s.heldArena(phaseMapping).AppendMapping(s.height.Load(), e)
+	p, m := len(e.Program), len(e.Program)+len(e.Mapping)
+	s.undo = append(s.undo, undoRec{op: undoPut, had: had, program: names[:p:p], mapping: names[p:m:m], key: names[m:], old: old})
 }
 
 // keepUndo copies b into the undo log's arena (see arenaCopy).
@@ -174,8 +190,9 @@ func (s *Store) AtomicRewind() error {
 			cp = s.checkpoints[n-1]
 			s.checkpoints = s.checkpoints[:n-1]
 		}
+		err := s.undoTo(cp.undo, cp.undoArena) // before the truncation: records may point at held events
 		s.held.truncate(cp.held)
-		return s.undoTo(cp.undo, cp.undoArena)
+		return err
 	})
 }
 
@@ -185,7 +202,6 @@ func (s *Store) AtomicRewind() error {
 func (s *Store) AbortAtomic() error {
 	return s.inBatch("abort_atomic", func() error {
 		s.stats.abortedBatches.Add(1)
-		s.held.truncate(heldMark{})
 		err := s.undoTo(0, 0)
 		s.releaseHeldLocked()
 		s.resetBatchLocked()

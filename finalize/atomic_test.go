@@ -8,7 +8,27 @@ import (
 // seed gives a store some state to roll back to.
 func seed(t *testing.T) *Store {
 	t.Helper()
+	return seedInto(t, NewStore())
+}
+
+// subscribed returns a new canonical store with a recorder subscribed to every kind: its
+// batches hold their events, and its undo log points at the held events' bytes
+// (undoWrite), which a rollback must not confuse with anything written later.
+func subscribed(*testing.T) *Store {
 	s := NewStore()
+	s.setBroadcaster(newRecorder())
+	s.SetCanonical(true)
+	return s
+}
+
+// stores are the two kinds of store the rollback tests run on.
+var stores = []struct {
+	name string
+	new  func(*testing.T) *Store
+}{{"unsubscribed", func(*testing.T) *Store { return NewStore() }}, {"subscribed", subscribed}}
+
+func seedInto(t *testing.T, s *Store) *Store {
+	t.Helper()
 	for _, pm := range [][2]string{{"a.aleo", "m1"}, {"a.aleo", "m2"}, {"b.aleo", "m"}} {
 		mustNil(t, s.InitializeMapping(b(pm[0]), b(pm[1])))
 	}
@@ -38,24 +58,28 @@ func writes(t *testing.T, s *Store) {
 }
 
 func TestAtomicAbortRestoresState(t *testing.T) {
-	s := seed(t)
-	before := dump(t, s)
-	mustNil(t, s.StartAtomic())
-	if !s.IsAtomicInProgress() {
-		t.Fatal("not in progress")
-	}
-	writes(t, s)
-	mustNil(t, s.AtomicCheckpoint())
-	writes2(t, s)
-	if dump(t, s) == before {
-		t.Fatal("writes changed nothing")
-	}
-	mustNil(t, s.AbortAtomic())
-	if s.IsAtomicInProgress() {
-		t.Fatal("still in progress")
-	}
-	if got := dump(t, s); got != before {
-		t.Fatalf("after abort:\n%s\nwant\n%s", got, before)
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			s := seedInto(t, st.new(t))
+			before := dump(t, s)
+			mustNil(t, s.StartAtomic())
+			if !s.IsAtomicInProgress() {
+				t.Fatal("not in progress")
+			}
+			writes(t, s)
+			mustNil(t, s.AtomicCheckpoint())
+			writes2(t, s)
+			if dump(t, s) == before {
+				t.Fatal("writes changed nothing")
+			}
+			mustNil(t, s.AbortAtomic())
+			if s.IsAtomicInProgress() {
+				t.Fatal("still in progress")
+			}
+			if got := dump(t, s); got != before {
+				t.Fatalf("after abort:\n%s\nwant\n%s", got, before)
+			}
+		})
 	}
 }
 
@@ -108,6 +132,18 @@ func TestAtomicRewindToCheckpoint(t *testing.T) {
 			mustNil(t, s.AtomicRewind()) // back to the first checkpoint
 			return want
 		}},
+		{"writes after a rewind reuse what it dropped", func(t *testing.T, s *Store) string {
+			want := twoCheckpoints(t, s)
+			mustNil(t, s.AtomicRewind())
+			mustNil(t, s.AtomicCheckpoint())
+			for _, k := range []string{"long key one", "long key two"} { // bytes over the dropped ones
+				mustNil(t, s.UpdateKeyValue(b("c.aleo"), b("m"), b(k), b("value")))
+				mustNil(t, s.RemoveKeyValue(b("c.aleo"), b("m"), b("k")))
+			}
+			mustNil(t, s.AtomicRewind())
+			mustNil(t, s.AtomicRewind()) // the records of writes, made before the dropped ones
+			return want
+		}},
 		{"clear then rewind keeps newer writes", func(t *testing.T, s *Store) string {
 			writes(t, s)
 			mustNil(t, s.AtomicCheckpoint())
@@ -117,22 +153,24 @@ func TestAtomicRewindToCheckpoint(t *testing.T) {
 			return dump(t, s)
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := seed(t)
-			mustNil(t, s.StartAtomic())
-			want := tt.run(t, s)
-			if got := dump(t, s); got != want {
-				t.Fatalf("after rewind:\n%s\nwant\n%s", got, want)
-			}
-			if !s.IsAtomicInProgress() {
-				t.Fatal("rewind ended the batch")
-			}
-			mustNil(t, s.FinishAtomic())
-			if got := dump(t, s); got != want {
-				t.Fatalf("after finish:\n%s\nwant\n%s", got, want)
-			}
-		})
+	for _, st := range stores {
+		for _, tt := range tests {
+			t.Run(st.name+"/"+tt.name, func(t *testing.T) {
+				s := seedInto(t, st.new(t))
+				mustNil(t, s.StartAtomic())
+				want := tt.run(t, s)
+				if got := dump(t, s); got != want {
+					t.Fatalf("after rewind:\n%s\nwant\n%s", got, want)
+				}
+				if !s.IsAtomicInProgress() {
+					t.Fatal("rewind ended the batch")
+				}
+				mustNil(t, s.FinishAtomic())
+				if got := dump(t, s); got != want {
+					t.Fatalf("after finish:\n%s\nwant\n%s", got, want)
+				}
+			})
+		}
 	}
 }
 

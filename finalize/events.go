@@ -133,7 +133,8 @@ const (
 // happen, once, into C memory in the ABI's layout: one [cabi.Arena] per phase (the staking
 // and block phases' only once they hold an event). At commit the later phases' event
 // structs are appended to the mapping phase's, and that one array is what the C plugins
-// read (internal/hostlink): the store's copy of the caller's bytes is the only one.
+// read (internal/hostlink): the store's copy of the caller's bytes is the only one, and
+// the undo log's records of single-key writes point at it too (undoWrite).
 type heldEvents struct {
 	phases [phaseCount]*cabi.Arena
 }

@@ -210,7 +210,8 @@ func (s *Store) UpdateKeyValue(program, mapping, key, value []byte) error {
 }
 
 func (s *Store) putKV(op string, insert bool, program, mapping, key, value []byte) error {
-	return s.write(op, &cabi.MappingEvent{Kind: abi.MappingUpdate, Program: program, Mapping: mapping, Key: key, Value: value}, func() (bool, error) {
+	e := cabi.MappingEvent{Kind: abi.MappingUpdate, Program: program, Mapping: mapping, Key: key, Value: value}
+	return s.write(op, &e, func(hold bool) (bool, error) {
 		if err := s.mappingExists(op, program, mapping); err != nil {
 			return false, err
 		}
@@ -229,7 +230,7 @@ func (s *Store) putKV(op string, insert bool, program, mapping, key, value []byt
 			return false, storageErr(op, program, mapping, err)
 		}
 		if s.inAtomic {
-			s.recordUndo(undoPut, program, mapping, key, old, had, nil)
+			s.undoWrite(hold, &e, old, had)
 		}
 		return true, nil
 	})
@@ -246,19 +247,17 @@ func mappingEvent(height uint32, e *cabi.MappingEvent) abi.Event {
 
 // write runs a single-event write under the state lock, then emits its event e: held with
 // the batch in progress, or delivered right after the lock is released, or — when nobody
-// subscribed to its kind, or the write is not canonical — never built. locked reports
-// whether the write changed anything (false: no event).
-func (s *Store) write(op string, e *cabi.MappingEvent, locked func() (bool, error)) error {
+// subscribed to its kind, or the write is not canonical — never built. locked makes the
+// write and reports whether it changed anything (false: no event); with hold (inside a
+// batch, subscribed) it holds the event when it changed something, [Store.undoWrite] doing
+// so for a single key's write.
+func (s *Store) write(op string, e *cabi.MappingEvent, locked func(hold bool) (bool, error)) error {
 	b, err := func() (broadcaster, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if changed, err := locked(); !changed || err != nil {
-			return nil, err
-		}
 		b := s.mappingSink(e.Kind)
-		if b != nil && s.inAtomic {
-			s.heldArena(phaseMapping).AppendMapping(s.height.Load(), e)
-			return nil, nil
+		if changed, err := locked(b != nil && s.inAtomic); !changed || err != nil || s.inAtomic {
+			return nil, err
 		}
 		return b, nil
 	}()
@@ -286,7 +285,8 @@ func (s *Store) mappingExists(op string, program, mapping []byte) error {
 // Canonical: one MappingRemoval event with the key.
 func (s *Store) RemoveKeyValue(program, mapping, key []byte) error {
 	const op = "remove_key_value"
-	return s.write(op, &cabi.MappingEvent{Kind: abi.MappingRemoval, Program: program, Mapping: mapping, Key: key, HasKey: true}, func() (bool, error) {
+	e := cabi.MappingEvent{Kind: abi.MappingRemoval, Program: program, Mapping: mapping, Key: key, HasKey: true}
+	return s.write(op, &e, func(hold bool) (bool, error) {
 		if err := s.mappingExists(op, program, mapping); err != nil {
 			return false, err
 		}
@@ -298,7 +298,7 @@ func (s *Store) RemoveKeyValue(program, mapping, key []byte) error {
 			return false, storageErr(op, program, mapping, err)
 		}
 		if s.inAtomic {
-			s.recordUndo(undoPut, program, mapping, key, old, true, nil)
+			s.undoWrite(hold, &e, old, true)
 		}
 		return true, nil
 	})
@@ -454,11 +454,18 @@ func (s *Store) dropMappingLocked(op string, program, mapping []byte) error {
 // Canonical: one MappingRemoval event without key.
 func (s *Store) RemoveMapping(program, mapping []byte) error {
 	const op = "remove_mapping"
-	return s.write(op, &cabi.MappingEvent{Kind: abi.MappingRemoval, Program: program, Mapping: mapping}, func() (bool, error) {
+	e := cabi.MappingEvent{Kind: abi.MappingRemoval, Program: program, Mapping: mapping}
+	return s.write(op, &e, func(hold bool) (bool, error) {
 		if err := s.mappingExists(op, program, mapping); err != nil {
 			return false, err
 		}
-		return true, s.dropMappingLocked(op, program, mapping)
+		if err := s.dropMappingLocked(op, program, mapping); err != nil {
+			return true, err
+		}
+		if hold {
+			s.heldArena(phaseMapping).AppendMapping(s.height.Load(), &e)
+		}
+		return true, nil
 	})
 }
 

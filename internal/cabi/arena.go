@@ -179,8 +179,11 @@ type MappingEvent struct {
 	HasKey                       bool          // a removal's
 }
 
-// AppendMapping is Append of e at height.
-func (a *Arena) AppendMapping(height uint32, e *MappingEvent) {
+// AppendMapping is Append of e at height. It returns the arena's copy of e's program,
+// mapping and key (the key only if the event has one), in that order and contiguous, for a
+// caller that needs them too while the event is held (the store's undo log): the copy stays
+// valid and unchanged until a Truncate or Reset drops the event.
+func (a *Arena) AppendMapping(height uint32, e *MappingEvent) (names []byte) {
 	size := len(e.Program) + len(e.Mapping) + len(e.Key) + len(e.Value)
 	if a.n == a.capN || a.off+size > a.end {
 		a.grow(size)
@@ -189,11 +192,16 @@ func (a *Arena) AppendMapping(height uint32, e *MappingEvent) {
 	p := unsafe.Add(a.chunk, a.off)
 	ce.Kind, ce.BlockHeight = uint32(e.Kind), height
 	a.sum.add(e.Kind, height)
+	var end unsafe.Pointer
 	if e.Kind == abi.MappingUpdate {
-		a.used(p, putUpdate(ce, p, e))
+		end = putUpdate(ce, p, e)
+		names = unsafe.Slice((*byte)(p), uintptr(end)-uintptr(p)-uintptr(len(e.Value)))
 	} else {
-		a.used(p, putRemoval(ce, p, e))
+		end = putRemoval(ce, p, e)
+		names = unsafe.Slice((*byte)(p), uintptr(end)-uintptr(p))
 	}
+	a.used(p, end)
+	return names[:len(names):len(names)]
 }
 
 // room makes room for one more event with size payload bytes and returns its struct and

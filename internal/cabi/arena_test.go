@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/slipstream-go/slipstream/abi"
 	"github.com/slipstream-go/slipstream/internal/cmem"
@@ -118,12 +119,29 @@ func appended(round int) []abi.Event {
 }
 
 // add appends ev to a: mapping events through AppendMapping, the others through Append.
-func add(a *Arena, ev *abi.Event) {
+func add(t testing.TB, a *Arena, ev *abi.Event) {
 	switch ev.Kind {
 	case abi.MappingUpdate, abi.MappingRemoval:
-		a.AppendMapping(ev.BlockHeight, &MappingEvent{ev.Kind, ev.ProgramID, ev.MappingName, ev.Key, ev.Value, ev.HasKey})
+		appendMapping(t, a, ev)
 	default:
 		a.Append(ev)
+	}
+}
+
+// appendMapping appends the mapping event ev with AppendMapping and checks the names it
+// returns: program, mapping and key (if any) as written, inside the arena's payload.
+func appendMapping(t testing.TB, a *Arena, ev *abi.Event) {
+	t.Helper()
+	names := a.AppendMapping(ev.BlockHeight, &MappingEvent{ev.Kind, ev.ProgramID, ev.MappingName, ev.Key, ev.Value, ev.HasKey})
+	want := slices.Concat(ev.ProgramID, ev.MappingName)
+	if ev.Kind == abi.MappingUpdate || ev.HasKey {
+		want = append(want, ev.Key...)
+	}
+	if !bytes.Equal(names, want) || cap(names) != len(names) {
+		t.Fatalf("AppendMapping returned %q (cap %d), want %q", names, cap(names), want)
+	}
+	if u := a.event(a.Len() - 1).MappingUpdate(); len(names) > 0 && u.ProgramID.Len > 0 && u.ProgramID.Ptr != uintptr(unsafe.Pointer(unsafe.SliceData(names))) {
+		t.Fatalf("AppendMapping's names are not the event's copy")
 	}
 }
 
@@ -152,10 +170,10 @@ func TestArenaAppend(t *testing.T) {
 	for round := range 2 { // the second reuses the first's memory and outgrows a kept chunk
 		a.Reset()
 		evs := appended(round)
-		add(a, &evs[0])
+		add(t, a, &evs[0])
 		first := a.event(0).MappingUpdate().ProgramID
 		for i := range evs[1:] {
-			add(a, &evs[1+i])
+			add(t, a, &evs[1+i])
 		}
 		wantArena(t, "appended", a, evs)
 		if got := a.event(0).MappingUpdate().ProgramID; got != first {
@@ -165,11 +183,11 @@ func TestArenaAppend(t *testing.T) {
 		// a rewound checkpoint: what came after the mark is gone, what follows replaces it
 		m := a.Mark()
 		for i := range evs[:50] {
-			add(a, &evs[i])
+			add(t, a, &evs[i])
 		}
 		a.Truncate(m)
 		tail := abi.Event{Kind: abi.MappingUpdate, BlockHeight: 9, ProgramID: []byte("x"), MappingName: []byte("y"), Key: []byte("z")}
-		add(a, &tail)
+		add(t, a, &tail)
 		wantArena(t, "truncated", a, append(slices.Clip(evs), tail))
 		evs = append(evs, tail)
 

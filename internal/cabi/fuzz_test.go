@@ -57,7 +57,7 @@ func FuzzArena(f *testing.F) {
 			switch op := next() % 8; op {
 			case 0, 1: // a mapping event through AppendMapping
 				ev := event(abi.EventKind(op), next())
-				a.AppendMapping(ev.BlockHeight, &MappingEvent{ev.Kind, ev.ProgramID, ev.MappingName, ev.Key, ev.Value, ev.HasKey})
+				appendMapping(t, a, &ev)
 				model = append(model, ev)
 			case 2, 3: // any event through Append
 				ev := event(abi.EventKind(next()%abi.KindCount), next())
