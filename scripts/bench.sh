@@ -68,7 +68,10 @@ config() { # name body...
   chmod 0600 "$f"
   echo "$f"
 }
-replay() { # label input configs... (input: a chain file, or "synthetic BLOCKS OPS STAKERS")
+# replay label input configs... (input: a chain file, or "synthetic BLOCKS OPS STAKERS").
+# REPS=n runs it n times (replay-<label>@<i>.json; the report takes the run with the median
+# events/s), running the command in BEFORE before each run.
+replay() {
   local label=$1 input=$2; shift 2
   local src=(--input "$input")
   if [ "$input" = synthetic ]; then
@@ -76,30 +79,41 @@ replay() { # label input configs... (input: a chain file, or "synthetic BLOCKS O
   fi
   local args=(${EXTRA[@]+"${EXTRA[@]}"})
   for c in "$@"; do args+=(--plugin "$c"); done
-  "$BIN" replay "${args[@]}" "${src[@]}" --json --progress never > "$OUT/replay-$label.json"
-  echo "$label: $(grep -m1 '"events"' "$OUT/replay-$label.json") $(grep -m1 max_rss_kb "$OUT/replay-$label.json")" >&2
+  local reps=${REPS:-1} i out
+  for ((i = 1; i <= reps; i++)); do
+    out="$OUT/replay-$label.json"
+    [ "$reps" -gt 1 ] && out="$OUT/replay-$label@$i.json"
+    ${BEFORE:+$BEFORE}
+    "$BIN" replay "${args[@]}" "${src[@]}" --json --progress never > "$out"
+    echo "$label: $(grep -m1 '"events"' "$out") $(grep -m1 events_per_sec "$out") $(grep -m1 max_rss_kb "$out")" >&2
+  done
 }
+fresh_ndjson() { rm -rf "$W"/events.ndjson "$W/journal"; }
 
 # Chains of ~100 events per block (64 ops, 35 stakers, the Block event), 10^4 to 10^6 events,
 # over a bounded key space (2000 keys per mapping) so that the chain's state stops growing:
 # what is left to grow would be the pipeline's own memory. Replayed from files (streamed).
 sizes=(100 1000 10000)
 [ "${BENCH_QUICK:-0}" = 1 ] && sizes=(100 1000)
+# The replays the goals compare (Rust NDJSON with and without the journal, the no-op batch
+# plugin) run 5 times on the smaller chains and 3 times on the largest: a 10^4-event replay
+# takes a few milliseconds, and one run's events/s varies by up to 2x on a shared machine.
 for blocks in "${sizes[@]}"; do
   chain="$W/chain-$blocks.ndjson"
   "$BIN" gen -q --blocks "$blocks" --ops 64 --stakers 35 --seed 7 --block-size 256 --key-space 2000 -o "$chain"
+  reps=5
+  [ "$blocks" -ge 10000 ] && reps=3
   rm -f "$W"/history.db* "$W"/events.ndjson
   replay "history-sqlite-$blocks" "$chain" "$(config hs "libpath: '$PLUG/libslipstream_history.so', sqlite: 'history.db'")"
-  replay "rust-ndjson-$blocks" "$chain" "$(config rs "libpath: '$PLUG/libslipstream_example_rust.so', path: 'events.ndjson'")"
-  # the same with the journal on (issue 13); its size, events and payload bytes after
-  rm -rf "$W"/events.ndjson "$W/journal"
+  REPS=$reps BEFORE=fresh_ndjson replay "rust-ndjson-$blocks" "$chain" "$(config rs "libpath: '$PLUG/libslipstream_example_rust.so', path: 'events.ndjson'")"
+  # the same with the journal on (issue 13); its size, events and payload bytes after the last run
   EXTRA=(--journal "$W/journal")
-  replay "rust-ndjson-journal-$blocks" "$chain" "$(config rs "libpath: '$PLUG/libslipstream_example_rust.so', path: 'events.ndjson'")"
+  REPS=$reps BEFORE=fresh_ndjson replay "rust-ndjson-journal-$blocks" "$chain" "$(config rs "libpath: '$PLUG/libslipstream_example_rust.so', path: 'events.ndjson'")"
   EXTRA=()
   "$W/benchreport" -journal "$W/journal" > "$OUT/journal-$blocks.env"
   cat "$OUT/journal-$blocks.env" >&2
-  rm -rf "$W"/events.ndjson "$W/journal"
-  replay "noop-batch-$blocks" "$chain" "$(config nb "libpath: 'libnoop_batch.so'")"
+  fresh_ndjson
+  REPS=$reps replay "noop-batch-$blocks" "$chain" "$(config nb "libpath: 'libnoop_batch.so'")"
 done
 # the largest no-op batch replay once more, profiled (SLIPSTREAM_CPUPROFILE), for the report
 SLIPSTREAM_CPUPROFILE="$OUT/replay.prof" "$BIN" replay --plugin "$W/nb.json5" --input "$chain" --progress never > /dev/null

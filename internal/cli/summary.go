@@ -24,6 +24,7 @@ type Summary struct {
 	EventsPerS  float64         `json:"events_per_sec"` // Events / WallSeconds
 	MaxRSSKB    int64           `json:"max_rss_kb"`     // peak resident memory of the process (getrusage), 0 where unknown
 	GCCycles    uint32          `json:"gc_cycles"`      // Go garbage collections during the process's life (a run without any has not reached the collector's minimum heap)
+	GoHeapKB    int64           `json:"go_heap_kb"`     // the Go heap's memory at the end, less what it returned to the system: the part of the RSS the Go heap holds
 	Interrupted bool            `json:"interrupted"`    // stopped by SIGINT/SIGTERM
 	Error       string          `json:"error"`          // what stopped or failed the replay; "" on success
 	Plugins     []PluginSummary `json:"plugins"`
@@ -64,19 +65,21 @@ type Causes struct {
 	Failed         uint64 `json:"failed"`          // after error_policy halt failed an async plugin
 }
 
-// gcCycles returns the number of completed garbage collections.
-func gcCycles() uint32 {
+// goMemory returns the number of completed garbage collections and the Go heap's memory
+// that is not returned to the system (KiB).
+func goMemory() (gcs uint32, heapKB int64) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.NumGC
+	return ms.NumGC, int64(ms.HeapSys-ms.HeapReleased) >> 10
 }
 
 func newSummary(r *replayer, infos []host.PluginInfo, wall time.Duration) *Summary {
 	s := &Summary{
 		Blocks: r.blocks, Committed: r.committed, Aborted: r.aborted,
 		FirstHeight: r.firstHeight, LastHeight: r.lastHeight,
-		WallSeconds: wall.Seconds(), Plugins: []PluginSummary{}, MaxRSSKB: maxRSSKB(), GCCycles: gcCycles(),
+		WallSeconds: wall.Seconds(), Plugins: []PluginSummary{}, MaxRSSKB: maxRSSKB(),
 	}
+	s.GCCycles, s.GoHeapKB = goMemory()
 	for _, p := range infos {
 		c := p.Counters
 		ps := PluginSummary{

@@ -159,13 +159,16 @@ func TestReplaySummaryStateAndFields(t *testing.T) {
 		t.Fatalf("--json: %v\n%s", err, r.stdout)
 	}
 	for _, k := range []string{"blocks", "committed", "aborted", "first_height", "last_height", "events", "wall_seconds",
-		"events_per_sec", "max_rss_kb", "gc_cycles", "interrupted", "error", "plugins"} {
+		"events_per_sec", "max_rss_kb", "gc_cycles", "go_heap_kb", "interrupted", "error", "plugins"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("--json lacks %q:\n%s", k, r.stdout)
 		}
 	}
 	if raw["error"] != "" {
 		t.Errorf("error %v, want \"\"", raw["error"])
+	}
+	if heap, rss := raw["go_heap_kb"].(float64), raw["max_rss_kb"].(float64); heap <= 0 || (rss > 0 && heap >= rss) {
+		t.Errorf("go_heap_kb %v with max_rss_kb %v: want more than 0 and less than the RSS", heap, rss)
 	}
 	plugins, _ := raw["plugins"].([]any)
 	if len(plugins) != 2 {

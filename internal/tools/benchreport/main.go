@@ -85,14 +85,18 @@ func parseBench(rd io.Reader, r results, meta map[string]string) error {
 }
 
 // replayRun is one `slipstream replay --json` summary, labelled by its file name
-// (replay-<label>.json).
+// (replay-<label>.json, or replay-<label>@<n>.json for the n-th of repeated runs, which
+// medianRuns reduces to one).
 type replayRun struct {
 	Label    string
+	Runs     int     // how many runs of the label there were (the median one is this)
+	Min, Max float64 // their lowest and highest events/s
 	Blocks   uint64  `json:"blocks"`
 	Events   uint64  `json:"events"`
 	Seconds  float64 `json:"wall_seconds"`
 	MaxRSSKB int64   `json:"max_rss_kb"`
 	GCCycles int     `json:"gc_cycles"`
+	GoHeapKB int64   `json:"go_heap_kb"`
 	Plugins  []struct {
 		Name       string  `json:"name"`
 		Events     uint64  `json:"events"`
@@ -129,7 +133,7 @@ func main() {
 		case strings.HasSuffix(f, ".json") && strings.HasPrefix(filepath.Base(f), "replay-"):
 			var run replayRun
 			if err = json.NewDecoder(fh).Decode(&run); err == nil {
-				run.Label = strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "replay-"), ".json")
+				run.Label, _, _ = strings.Cut(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "replay-"), ".json"), "@")
 				replays = append(replays, run)
 			}
 		}
@@ -155,7 +159,39 @@ func main() {
 			fmt.Fprintf(os.Stderr, "benchreport: %s: %v (skipped)\n", f, err)
 		}
 	}
-	write(os.Stdout, r, meta, replays, readFile(filepath.Join(*dir, "engine.env")), journals, profs)
+	write(os.Stdout, r, meta, medianRuns(replays), readFile(filepath.Join(*dir, "engine.env")), journals, profs)
+}
+
+// medianRuns keeps, of the runs of each label, the one with the median events/s (of an even
+// number, the lower of the two middle ones), with the count and range of all, in the order
+// of their file names without the run numbers (label-100 before label-1000).
+func medianRuns(runs []replayRun) []replayRun {
+	byLabel := map[string][]replayRun{}
+	var labels []string
+	for _, rr := range runs {
+		if _, ok := byLabel[rr.Label]; !ok {
+			labels = append(labels, rr.Label)
+		}
+		byLabel[rr.Label] = append(byLabel[rr.Label], rr)
+	}
+	sort.Slice(labels, func(i, j int) bool { return labels[i]+"." < labels[j]+"." })
+	out := make([]replayRun, 0, len(labels))
+	for _, l := range labels {
+		g := byLabel[l]
+		sort.SliceStable(g, func(i, j int) bool { return g[i].eps() < g[j].eps() })
+		m := g[(len(g)-1)/2]
+		m.Runs, m.Min, m.Max = len(g), g[0].eps(), g[len(g)-1].eps()
+		out = append(out, m)
+	}
+	return out
+}
+
+// eps is the run's events/s over its wall time (0 if it took none).
+func (rr replayRun) eps() float64 {
+	if rr.Seconds <= 0 {
+		return 0
+	}
+	return float64(rr.Events) / rr.Seconds
 }
 
 type jstats struct{ bytes, events, payload int64 }
@@ -247,6 +283,8 @@ func num(x float64) string {
 		return strconv.FormatFloat(x, 'f', 0, 64)
 	case x >= 10:
 		return strconv.FormatFloat(x, 'f', 1, 64)
+	case x != 0 && x < 0.1 && x > -0.1: // three significant digits
+		return strconv.FormatFloat(x, 'g', 3, 64)
 	}
 	return strconv.FormatFloat(x, 'f', 2, 64)
 }
@@ -408,15 +446,18 @@ func write(w io.Writer, r results, meta map[string]string, replays []replayRun, 
 		"is bounded (2000 keys per mapping) so that the chain's own state, which the in-memory store must",
 		"hold, grows ever slower (about 2,100 keys after 100 blocks, 7,600 after 1,000, 14,500 after",
 		"10,000; the whole live Go heap stays near 1 MB, GODEBUG=gctrace=1): what else grows is the pipeline's.",
+		"The replays the goals compare run several times (runs); the row is the run with the median",
+		"events/s, with its RSS and GCs: a 10^4-event replay takes a few milliseconds, and the events/s of",
+		"single runs of it differ by up to 2× on a shared machine (the range).",
 	) {
-		d.p("| run | blocks | events | seconds | events/s | peak RSS | GCs |")
-		d.p("|---|---|---|---|---|---|---|")
+		d.p("| run | blocks | events | runs | seconds | events/s | range of the runs | peak RSS | GCs |")
+		d.p("|---|---|---|---|---|---|---|---|---|")
 		for _, rr := range replays {
-			eps := 0.0
-			if rr.Seconds > 0 {
-				eps = float64(rr.Events) / rr.Seconds
+			spread := "—"
+			if rr.Runs > 1 {
+				spread = num(rr.Min) + " – " + num(rr.Max)
 			}
-			d.p("| %s | %d | %d | %s | %s | %s MiB | %d |", rr.Label, rr.Blocks, rr.Events, num(rr.Seconds), num(eps), num(float64(rr.MaxRSSKB)/1024), rr.GCCycles)
+			d.p("| %s | %d | %d | %d | %s | %s | %s | %s MiB | %d |", rr.Label, rr.Blocks, rr.Events, rr.Runs, num(rr.Seconds), num(rr.eps()), spread, num(float64(rr.MaxRSSKB)/1024), rr.GCCycles)
 		}
 	}
 	d.p("")
@@ -468,11 +509,8 @@ func (d *doc) run(label string) (replayRun, bool) {
 
 // eps returns a replay's events/s over its wall time, 0 when it did not run.
 func (d *doc) eps(label string) float64 {
-	rr, ok := d.run(label)
-	if !ok || rr.Seconds <= 0 {
-		return 0
-	}
-	return float64(rr.Events) / rr.Seconds
+	rr, _ := d.run(label)
+	return rr.eps()
 }
 
 func (d *doc) rss(label string) float64 {
@@ -513,6 +551,11 @@ func (d *doc) flat(what, prefix string) {
 	eb, _ := d.run(b)
 	d.p("| %s: peak RSS flat from %d to %d events (≤ 1.25×) | %s → %s MiB (%s) | %s |", what, ea.Events, eb.Events,
 		num(ra), num(rb), ratioS(rb/ra), verdict(rb <= 1.25*ra, ra > 0 && rb > 0))
+	if ea.GoHeapKB > 0 && eb.GoHeapKB > 0 { // where the growth is
+		ha, hb := float64(ea.GoHeapKB)/1024, float64(eb.GoHeapKB)/1024
+		d.p("| %s: the same less the Go heap's resident memory at the end (go_heap_kb): the binary, C memory, stacks, the collector's metadata | %s → %s MiB (%s); the Go heap %s → %s MiB | measured |",
+			what, num(ra-ha), num(rb-hb), ratioS((rb-hb)/(ra-ha)), num(ha), num(hb))
+	}
 	// A run too short to collect has a peak without the Go heap's growth to its minimum
 	// goal (4 MB): the same sizes compared from the first run that collected.
 	if ea.GCCycles > 0 || eb.GCCycles == 0 {
