@@ -186,14 +186,14 @@ func childPass(s *slot, cur *loaded, evs []abi.Event, consecutive uint32, arena 
 	s.halted.Store(false)
 	s.pass = pass{}
 	s.first = firstFailure{}
-	calls0, errors0 := s.stats.calls.Load(), s.stats.errors.Load()
+	calls0, errors0 := s.stats.callCount(), s.stats.errors.Load()
 	lat0 := s.stats.latency.Snapshot()
 	if len(evs) > 0 {
 		cur.inst.deliver(s, &b, cur.mask)
 	}
 	lat := s.stats.latency.Snapshot()
 	a := ack{
-		calls: s.stats.calls.Load() - calls0, errors: s.stats.errors.Load() - errors0,
+		calls: s.stats.callCount() - calls0, errors: s.stats.errors.Load() - errors0,
 		consecutive: uint32(s.consecutive), disabled: s.disabled.Load(), halted: s.halted.Load(),
 		tripped: s.pass.tripped, stop: s.pass.stop, failed: uint32(s.pass.failed), kinds: s.pass.kinds,
 		delivered: s.pass.delivered, first: s.first, latSum: uint64(lat.Sum - lat0.Sum),

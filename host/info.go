@@ -61,7 +61,7 @@ func (s *slot) info() PluginInfo {
 	}
 	cur.inst.describe(&pi)
 	c := &pi.Counters
-	c.Events, c.Calls, c.Errors = s.stats.events(), s.stats.calls.Load(), s.stats.errors.Load()
+	c.Events, c.Calls, c.Errors = s.stats.events(), s.stats.callCount(), s.stats.errors.Load()
 	c.Undelivered = s.stats.undeliveredSnapshot()
 	c.Dropped = c.Undelivered.Total()
 	c.Reloads, c.Suppressed, c.Skipped = s.stats.reloads.Load(), s.stats.suppressed.Load(), s.stats.skipped.Load()
@@ -79,7 +79,7 @@ func (s *slot) info() PluginInfo {
 		pi.UnloadError = *e
 	}
 	for k := range c.ByKind {
-		c.ByKind[k] = s.stats.byKind[k].Load()
+		c.ByKind[k] = s.stats.kind(k)
 	}
 	c.Latency = s.stats.latency.Snapshot()
 	if le := s.stats.lastErr.Load(); le != nil {

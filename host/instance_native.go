@@ -54,14 +54,20 @@ func (n *native) deliver(s *slot, b *batch, mask abi.EventMask) {
 
 // call calls a broadcast callback, fn(self, args...), and counts it.
 func (n *native) call(s *slot, fn uintptr, args ...uintptr) int32 {
+	rc := n.callUncounted(s, fn, args...)
+	s.stats.calls.Add(1)
+	return rc
+}
+
+// callUncounted is call without counting the call: the single-event path counts it with
+// its event (counters.oneByKind).
+func (n *native) callUncounted(s *slot, fn uintptr, args ...uintptr) int32 {
 	if !s.timed() {
-		rc := int32(callSelf(s, fn, n.self, args...))
-		s.called(time.Time{})
-		return rc
+		return int32(callSelf(s, fn, n.self, args...))
 	}
 	t0 := time.Now()
 	rc := int32(callSelf(s, fn, n.self, args...))
-	s.called(t0)
+	s.stats.latency.observe(time.Since(t0))
 	return rc
 }
 

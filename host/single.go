@@ -106,12 +106,12 @@ func (s *slot) deliverOne(ev *abi.Event, a *cabi.Arena) (done bool, err error) {
 	var rc int32
 	callback := "on_broadcast_batch"
 	if n.vt.OnBroadcastBatch != 0 { // the plugin's choice, as for a batch (native.deliver)
-		rc = n.call(s, n.vt.OnBroadcastBatch, a.Addr(), 1, a.ErrorArg())
+		rc = n.callUncounted(s, n.vt.OnBroadcastBatch, a.Addr(), 1, a.ErrorArg())
 	} else {
 		callback = "on_broadcast"
-		rc = n.call(s, n.vt.OnBroadcast, a.Addr(), a.ErrorArg())
+		rc = n.callUncounted(s, n.vt.OnBroadcast, a.Addr(), a.ErrorArg())
 	}
-	s.stats.byKind[ev.Kind].Add(1)
+	s.stats.oneByKind[ev.Kind].Add(1) // the event and the call
 	if s.position.Load() != ev.BlockHeight {
 		s.position.Store(ev.BlockHeight)
 	}
