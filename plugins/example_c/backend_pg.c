@@ -12,6 +12,10 @@
  * staging tables; a ROLLBACK discards their rows with the rest of the transaction.
  * A block with very many rows is copied early (PG_FLUSH_ROWS) into the staging tables of the
  * open transaction, which bounds client memory without splitting the commit unit.
+ * While no conflict has been seen (direct), mapping_history's rows are streamed as they come
+ * (every PG_STREAM_BYTES) into a COPY that stays open until the next flush: the server stores
+ * them while the node finalizes the next blocks, instead of the two taking turns. The rows
+ * stay buffered until the flush succeeded, so a conflict can still send them to staging.
  * The resume position (slipstream_position) is kept like a row: recorded by put_position,
  * upserted right before COMMIT in the same transaction, forgotten by a rollback.
  */
@@ -27,6 +31,8 @@
 
 #define PG_FLUSH_ROWS 4096
 #define PG_COPY_PIECE (1 << 20) /* bytes handed to PQputCopyData at once */
+#define PG_STREAM_BYTES (64 << 10) /* mapping_history bytes sent at once to the open COPY */
+#define PG_STREAMED T_HISTORY      /* the table whose rows are streamed (most rows) */
 #define PG_STAGING_PREFIX "slipstream_tmp_"
 
 enum { T_HISTORY, T_REMOVALS, T_REWARDS, T_BLOCKS, T_COUNT };
@@ -39,6 +45,7 @@ typedef struct pg_table {
     unsigned char *buf; /* binary COPY tuples, without the header and the trailer */
     size_t len, cap;
     size_t rows;        /* tuples in buf */
+    size_t sent;        /* bytes of buf sent to the open COPY (the streamed table) */
     size_t staged;      /* rows copied into the staging table in this transaction */
 } pg_table;
 
@@ -54,16 +61,17 @@ typedef struct pg_backend {
     int in_tx;
     int direct;   /* flushes COPY straight into the real tables (no conflict seen lately) */
     int conflict; /* the last COPY failed on a unique violation */
+    int streaming; /* a direct COPY into the streamed table is open, under SAVEPOINT hist_copy */
 } pg_backend;
 
 static const pg_table table_templates[T_COUNT] = {
     [T_HISTORY] = {"mapping_history", "program_id, mapping_name, key, block_height, seq, value",
-                   "program_id, mapping_name, key, block_height, seq", 6, NULL, 0, 0, 0, 0},
+                   "program_id, mapping_name, key, block_height, seq", 6, NULL, 0, 0, 0, 0, 0},
     [T_REMOVALS] = {"mapping_removals", "program_id, mapping_name, block_height, seq",
-                    "program_id, mapping_name, block_height, seq", 4, NULL, 0, 0, 0, 0},
+                    "program_id, mapping_name, block_height, seq", 4, NULL, 0, 0, 0, 0, 0},
     [T_REWARDS] = {"staking_rewards", "staker, validator, block_height, reward, new_stake",
-                   "staker, block_height", 5, NULL, 0, 0, 0, 0},
-    [T_BLOCKS] = {"blocks", "block_height, block", "block_height", 2, NULL, 0, 0, 0, 0},
+                   "staker, block_height", 5, NULL, 0, 0, 0, 0, 0},
+    [T_BLOCKS] = {"blocks", "block_height, block", "block_height", 2, NULL, 0, 0, 0, 0, 0},
 };
 
 /* Binary COPY: signature, flags (int32 0), header extension length (int32 0); trailer int16 -1. */
@@ -150,6 +158,7 @@ static int cell_i64(pg_table *t, uint64_t v) {
 static void table_clear(pg_table *t) {
     t->len = 0;
     t->rows = 0;
+    t->sent = 0;
 }
 
 static void clear_buffers(pg_backend *p) {
@@ -199,13 +208,15 @@ static int copy_put(pg_backend *p, const void *data, size_t len) {
     return 0;
 }
 
-/* Copies a table's buffered rows (kept until the whole flush succeeded) into the real table
-   (direct) or into its staging table, inside the open transaction. */
-static int32_t copy_table(pg_backend *p, pg_table *t, int direct, slipstream_error *err) {
-    if (t->rows == 0) return SLIPSTREAM_OK;
+static void copy_what(char *buf, size_t cap, const pg_table *t, int direct) {
+    snprintf(buf, cap, "copy into %s%s", direct ? "" : PG_STAGING_PREFIX, t->name);
+}
+
+/* Starts a COPY into the real table (direct) or its staging table, header sent. */
+static int32_t copy_begin(pg_backend *p, pg_table *t, int direct, slipstream_error *err) {
     char what[96], *sql = malloc(strlen(p->search_path) + 256);
     if (sql == NULL) return slipstream_error_set(err, "history: out of memory");
-    snprintf(what, sizeof what, "copy into %s%s", direct ? "" : PG_STAGING_PREFIX, t->name);
+    copy_what(what, sizeof what, t, direct);
     if (direct) {
         sprintf(sql, "COPY %s.%s (%s) FROM STDIN (FORMAT binary)", p->search_path, t->name, t->cols);
     } else {
@@ -218,12 +229,47 @@ static int32_t copy_table(pg_backend *p, pg_table *t, int direct, slipstream_err
     if (!ok) pg_fail(err, what, result_error(p, res));
     PQclear(res);
     if (!ok) return SLIPSTREAM_ERROR;
-    ok = copy_put(p, copy_header, sizeof copy_header) == 0 && copy_put(p, t->buf, t->len) == 0 &&
-         copy_put(p, copy_trailer, sizeof copy_trailer) == 0;
+    if (copy_put(p, copy_header, sizeof copy_header) != 0) {
+        pg_fail(err, what, PQerrorMessage(p->conn));
+        return copy_finish(p, 0, what, err);
+    }
+    return SLIPSTREAM_OK;
+}
+
+/* Sends the rows of t not sent yet, the trailer, and ends the COPY begun for t. */
+static int32_t copy_end(pg_backend *p, pg_table *t, int direct, slipstream_error *err) {
+    char what[96];
+    copy_what(what, sizeof what, t, direct);
+    int ok = copy_put(p, t->buf + t->sent, t->len - t->sent) == 0 &&
+             copy_put(p, copy_trailer, sizeof copy_trailer) == 0;
     if (!ok) pg_fail(err, what, PQerrorMessage(p->conn));
+    t->sent = 0;
     if (copy_finish(p, ok, what, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
     if (!direct) t->staged += t->rows;
     return SLIPSTREAM_OK;
+}
+
+/* Copies a table's buffered rows (kept until the whole flush succeeded) into the real table
+   (direct) or into its staging table, inside the open transaction; the streamed table's open
+   COPY gets the rest of its rows. */
+static int32_t copy_table(pg_backend *p, pg_table *t, int direct, slipstream_error *err) {
+    if (direct && p->streaming && t == &p->tables[PG_STREAMED]) {
+        p->streaming = 0;
+        return copy_end(p, t, 1, err);
+    }
+    if (t->rows == 0) return SLIPSTREAM_OK;
+    t->sent = 0;
+    if (copy_begin(p, t, direct, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+    return copy_end(p, t, direct, err);
+}
+
+/* Ends an open stream without storing it (before a rollback). */
+static void stream_abort(pg_backend *p) {
+    if (!p->streaming) return;
+    p->streaming = 0;
+    char msg[256];
+    slipstream_error e = {msg, sizeof msg};
+    (void)copy_finish(p, 0, "copy aborted", &e);
 }
 
 /* Moves a table's staged rows into the real table, skipping those already stored; *all_new
@@ -327,9 +373,10 @@ static int32_t flush_all(pg_backend *p, slipstream_error *err) {
     if (ensure_tx(p, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
     if (p->buffered_rows == 0) return SLIPSTREAM_OK;
     if (p->direct) {
-        if (pg_exec(p, "SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
+        if (!p->streaming && pg_exec(p, "SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
         int i = 0;
         while (i < T_COUNT && copy_table(p, &p->tables[i], 1, err) == SLIPSTREAM_OK) i++;
+        stream_abort(p); /* when a table before the streamed one failed */
         if (i == T_COUNT) {
             if (pg_exec(p, "RELEASE SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
         } else if (!p->conflict || pg_exec(p, "ROLLBACK TO SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) {
@@ -352,11 +399,32 @@ static int32_t flush_all(pg_backend *p, slipstream_error *err) {
     return SLIPSTREAM_OK;
 }
 
-/* Called after a row was appended: bounds the memory a huge block can take. */
+/* Sends the streamed table's new rows to its open COPY, opening it (under the savepoint of
+   the flush it belongs to) when needed. */
+static int32_t stream_rows(pg_backend *p, pg_table *t, slipstream_error *err) {
+    if (!p->streaming) {
+        if (ensure_tx(p, err) != SLIPSTREAM_OK || pg_exec(p, "SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK ||
+            copy_begin(p, t, 1, err) != SLIPSTREAM_OK) {
+            return SLIPSTREAM_ERROR;
+        }
+        p->streaming = 1;
+        t->sent = 0;
+    }
+    if (copy_put(p, t->buf + t->sent, t->len - t->sent) != 0) {
+        char what[96];
+        copy_what(what, sizeof what, t, 1);
+        return pg_fail(err, what, PQerrorMessage(p->conn));
+    }
+    t->sent = t->len;
+    return SLIPSTREAM_OK;
+}
+
+/* Called after a row was appended: bounds the memory a huge block can take, and streams. */
 static int32_t row_added(pg_table *t, pg_backend *p, slipstream_error *err) {
     t->rows++;
-    if (++p->buffered_rows < PG_FLUSH_ROWS) return SLIPSTREAM_OK;
-    return flush_all(p, err);
+    if (++p->buffered_rows >= PG_FLUSH_ROWS) return flush_all(p, err);
+    if (p->direct && t == &p->tables[PG_STREAMED] && t->len - t->sent >= PG_STREAM_BYTES) return stream_rows(p, t, err);
+    return SLIPSTREAM_OK;
 }
 
 /* Undoes a partly appended row after an allocation failure (or an oversized value). */
@@ -415,6 +483,7 @@ static int32_t pg_put_block(hist_backend *be, const slipstream_bytes *block, uin
 
 static void pg_rollback(hist_backend *be) {
     pg_backend *p = as_pg(be);
+    stream_abort(p);
     clear_buffers(p);
     if (p->in_tx && PQstatus(p->conn) == CONNECTION_OK) {
         char msg[256];
