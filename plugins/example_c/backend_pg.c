@@ -45,7 +45,7 @@ typedef struct pg_table {
     unsigned char *buf; /* binary COPY tuples, without the header and the trailer */
     size_t len, cap;
     size_t rows;        /* tuples in buf */
-    size_t sent;        /* bytes of buf sent to the open COPY (the streamed table) */
+    size_t sent;        /* bytes of buf sent to the open COPY (non-zero only while streaming) */
     size_t staged;      /* rows copied into the staging table in this transaction */
 } pg_table;
 
@@ -258,7 +258,6 @@ static int32_t copy_table(pg_backend *p, pg_table *t, int direct, slipstream_err
         return copy_end(p, t, 1, err);
     }
     if (t->rows == 0) return SLIPSTREAM_OK;
-    t->sent = 0;
     if (copy_begin(p, t, direct, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
     return copy_end(p, t, direct, err);
 }
@@ -267,6 +266,7 @@ static int32_t copy_table(pg_backend *p, pg_table *t, int direct, slipstream_err
 static void stream_abort(pg_backend *p) {
     if (!p->streaming) return;
     p->streaming = 0;
+    p->tables[PG_STREAMED].sent = 0;
     char msg[256];
     slipstream_error e = {msg, sizeof msg};
     (void)copy_finish(p, 0, "copy aborted", &e);
@@ -375,8 +375,9 @@ static int32_t flush_all(pg_backend *p, slipstream_error *err) {
     if (p->direct) {
         if (!p->streaming && pg_exec(p, "SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
         int i = 0;
+        /* the streamed table comes first: when any copy fails, its stream is already ended */
+        _Static_assert(PG_STREAMED == 0, "flush_all copies the streamed table first");
         while (i < T_COUNT && copy_table(p, &p->tables[i], 1, err) == SLIPSTREAM_OK) i++;
-        stream_abort(p); /* when a table before the streamed one failed */
         if (i == T_COUNT) {
             if (pg_exec(p, "RELEASE SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) return SLIPSTREAM_ERROR;
         } else if (!p->conflict || pg_exec(p, "ROLLBACK TO SAVEPOINT hist_copy", NULL, err) != SLIPSTREAM_OK) {
@@ -408,7 +409,6 @@ static int32_t stream_rows(pg_backend *p, pg_table *t, slipstream_error *err) {
             return SLIPSTREAM_ERROR;
         }
         p->streaming = 1;
-        t->sent = 0;
     }
     if (copy_put(p, t->buf + t->sent, t->len - t->sent) != 0) {
         char what[96];
